@@ -1,0 +1,1 @@
+"""The demo / development project for django-sms-delivery (not shipped)."""

@@ -1,0 +1,99 @@
+"""Settings for django-sms-delivery: one dict, ``settings.SMS_DELIVERY``, read live.
+
+Every property reads ``settings.SMS_DELIVERY`` on access, so ``override_settings`` works and
+nothing is read while a module is imported. Misconfiguration is reported by ``delivery.checks``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """One entry of ``SMS_DELIVERY['PROVIDERS']``, with secrets normalized to lists."""
+
+    name: str
+    options: dict[str, Any]
+
+    def secrets(self, key: str) -> list[str]:
+        """A secret setting as a list: one string, a comma-separated string, or a list."""
+        value = self.options.get(key) or []
+        if isinstance(value, str):
+            value = value.split(",")
+        return [item.strip() for item in value if item and item.strip()]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.options.get(key, default)
+
+
+def _derive(label: str) -> str:
+    """A key derived from SECRET_KEY: only allowed with DEBUG=True (see checks E002/E003)."""
+    return hashlib.sha256(f"django-sms-delivery:{label}:{settings.SECRET_KEY}".encode()).hexdigest()
+
+
+class AppSettings:
+    """django-sms-delivery settings, read from ``settings.SMS_DELIVERY`` on every access."""
+
+    def _get(self, name: str, default: Any = None) -> Any:
+        return getattr(settings, "SMS_DELIVERY", {}).get(name, default)
+
+    @property
+    def WEBHOOK_BASE_URL(self) -> str | None:
+        """Public base URL providers call (scheme + host [+ prefix]); rebuilds signed URLs
+        behind proxies. ``None``: use ``request.build_absolute_uri()``."""
+        value = self._get("WEBHOOK_BASE_URL")
+        return value.rstrip("/") if value else None
+
+    @property
+    def HASH_KEY(self) -> str | None:
+        """HMAC key for ``Message.recipient_hash``. Derived from SECRET_KEY when DEBUG is on."""
+        return self._get("HASH_KEY") or (_derive("hash") if settings.DEBUG else None)
+
+    @property
+    def ENCRYPTION_KEYS(self) -> list[str]:
+        """Keys for recipient numbers at rest: the first encrypts, all decrypt (rotation)."""
+        keys = self._get("ENCRYPTION_KEYS") or []
+        if isinstance(keys, str):
+            keys = [keys]
+        if not keys and settings.DEBUG:
+            keys = [_derive("encryption")]
+        return list(keys)
+
+    @property
+    def PROVIDERS(self) -> dict[str, dict[str, Any]]:
+        """Enabled providers and their credentials, keyed by provider name."""
+        return self._get("PROVIDERS", {}) or {}
+
+    def provider(self, name: str) -> ProviderSettings:
+        return ProviderSettings(name, self.PROVIDERS.get(name) or {})
+
+    @property
+    def MAX_BODY_BYTES(self) -> int:
+        """Webhook bodies larger than this are refused with 413."""
+        return int(self._get("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))
+
+    @property
+    def SKIP_SIGNATURE_VERIFICATION(self) -> bool:
+        """Development only: accept unsigned callbacks. A check error forbids it with DEBUG off."""
+        return bool(self._get("SKIP_SIGNATURE_VERIFICATION", False))
+
+    @property
+    def MASK_CALLABLE(self) -> str | None:
+        """Dotted path to a ``mask(e164) -> str`` function replacing the default masking."""
+        return self._get("MASK_CALLABLE")
+
+    @property
+    def PRODUCT_ACTION_URL(self) -> str | None:
+        """Template for linking a message's ``product_reference``, e.g.
+        ``"https://app.example.com/admin/orders/{reference}/"``."""
+        return self._get("PRODUCT_ACTION_URL")
+
+
+app_settings = AppSettings()

@@ -1,0 +1,54 @@
+"""One exception hierarchy; each error that reaches HTTP carries its status code."""
+
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+from rest_framework import status
+from rest_framework.exceptions import APIException
+
+
+class SmsDeliveryError(Exception):
+    """Base class for errors raised by django-sms-delivery."""
+
+
+class SignatureInvalid(SmsDeliveryError, APIException):
+    """The request is not provably from the provider: answer 403 and write nothing."""
+
+    status_code = status.HTTP_403_FORBIDDEN
+    default_detail = _("Webhook signature could not be verified.")
+    default_code = "signature_invalid"
+
+
+class MalformedPayload(SmsDeliveryError, APIException):
+    """A verified request we cannot parse: the raw request is kept for review, answer 400."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = _("Webhook payload could not be parsed.")
+    default_code = "malformed_payload"
+
+
+class PayloadTooLarge(SmsDeliveryError, APIException):
+    """The body is larger than ``SMS_DELIVERY['MAX_BODY_BYTES']``."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = _("Webhook body is too large.")
+    default_code = "payload_too_large"
+
+
+class StorageUnavailable(SmsDeliveryError, APIException):
+    """The database could not store the callback: answer 503 so the provider retries."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = _("Storage is unavailable; please retry.")
+    default_code = "storage_unavailable"
+
+
+class ProviderNotConfigured(SmsDeliveryError, APIException):
+    """The URL names a provider that is not enabled in ``SMS_DELIVERY['PROVIDERS']``."""
+
+    status_code = status.HTTP_404_NOT_FOUND
+    default_detail = _("This provider is not configured.")
+    default_code = "provider_not_configured"
+
+
+class ConfigurationError(ImproperlyConfigured):
+    """Misconfiguration; deliberately not a SmsDeliveryError so nothing swallows it."""

@@ -1,0 +1,268 @@
+"""The ingest (normalization) service: store evidence, append events, update summaries.
+
+Views, management commands and tests all go through :func:`ingest`. One call is one database
+transaction: the raw request, every event (idempotent on a unique dedupe key) and every message
+summary (under a row lock) are committed together or not at all, so a 2xx can be sent only for
+what is durably stored and a failure leaves nothing half-written for the provider's retry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import connections, router, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .lifecycle import Status, precedence_key, supersedes
+from .models import Message, MessageEvent, RawWebhook
+from .signals import message_status_changed
+
+_MAX_KEY = 255
+#: Reports that prove the message left the provider, and ones that prove it arrived.
+_IMPLIES_SENT = frozenset(
+    {Status.SENT, Status.DELIVERED, Status.READ, Status.UNDELIVERED, Status.EXPIRED}
+)
+_IMPLIES_DELIVERED = frozenset({Status.DELIVERED, Status.READ})
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizedEvent:
+    """One provider report, in the shape every provider is mapped to (seed 002)."""
+
+    provider: str
+    provider_message_id: str
+    raw_status: str  #: the provider's own status word, verbatim
+    status: Status  #: canonical lifecycle state
+    provider_occurred_at: datetime | None = None  #: aware; None when the provider sends none
+    provider_event_id: str = ""  #: the provider's event id, when it has one
+    error_code: str = ""
+    error_category: str = ""  #: an ErrorCategory value, "" when there is no error
+    error_detail: str = ""  #: the provider's error text, if any
+    recipient: str = ""  #: number in any format; stored hashed and encrypted
+    sender_identity: str = ""
+    destination_country: str = ""  #: ISO alpha-2, when the provider says so
+    segments: int | None = None
+    raw_payload: dict[str, Any] = field(default_factory=dict)
+    dedupe_parts: tuple[str, ...] = ()  #: extra provider fields that tell two reports apart
+
+    @property
+    def dedupe_key(self) -> str:
+        """Identity of this report: the provider's event id, or a key derived from its content.
+
+        Redeliveries of one report share the key; distinct reports do not. Keys longer than the
+        column are replaced by their SHA-256.
+        """
+        if self.provider_event_id:
+            key = f"{self.provider}:event:{self.provider_event_id}"
+        else:
+            occurred = self.provider_occurred_at.isoformat() if self.provider_occurred_at else ""
+            key = ":".join(
+                [self.provider, self.provider_message_id, self.raw_status, self.error_code,
+                 occurred, *self.dedupe_parts]
+            )
+        if len(key) > _MAX_KEY:
+            key = f"{self.provider}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
+        return key
+
+
+@dataclass(frozen=True, slots=True)
+class RawRequest:
+    """A provider's HTTP request as received, before anything interpreted it."""
+
+    provider: str
+    method: str
+    path: str
+    body: bytes
+    headers: dict[str, str]
+    content_type: str = ""
+    account: str = ""
+    signature_valid: bool | None = True
+
+    def record(self, parse_error: str = "") -> RawWebhook:
+        return RawWebhook(
+            provider=self.provider,
+            account=self.account,
+            method=self.method,
+            path=self.path,
+            content_type=self.content_type,
+            headers=self.headers,
+            body=self.body.decode("utf-8", errors="backslashreplace"),
+            signature_valid=self.signature_valid,
+            parse_error=parse_error,
+        )
+
+
+@dataclass
+class IngestResult:
+    raw_webhook: RawWebhook | None = None
+    applied: int = 0  #: events that changed a summary
+    stored: int = 0  #: new events stored (applied or not)
+    duplicates: int = 0  #: events we already had
+    transitions: list[tuple[Message, str, MessageEvent]] = field(default_factory=list)
+
+
+def ingest(events: list[NormalizedEvent], raw: RawRequest | None = None) -> IngestResult:
+    """Store ``raw`` and ``events``; update each message summary. Idempotent.
+
+    Signals go out after commit, once per real status transition.
+    """
+    using = router.db_for_write(Message)
+    result = IngestResult()
+    with transaction.atomic(using=using):
+        if raw is not None:
+            result.raw_webhook = raw.record()
+            result.raw_webhook.save(using=using)
+        for event in events:
+            _ingest_one(event, result, using)
+    for message, previous, event in result.transitions:
+        transaction.on_commit(
+            lambda m=message, p=previous, e=event: message_status_changed.send(
+                sender=Message, message=m, previous_status=p, status=m.current_status, event=e
+            ),
+            using=using,
+        )
+    return result
+
+
+def store_unparsed(raw: RawRequest, error: str) -> RawWebhook:
+    """Keep a verified request we could not parse, for review (it never becomes an event)."""
+    record = raw.record(parse_error=error)
+    record.save(using=router.db_for_write(RawWebhook))
+    return record
+
+
+def register_outbound(
+    *,
+    provider: str,
+    provider_message_id: str,
+    to: str = "",
+    sender_identity: str = "",
+    template_key: str = "",
+    product_reference: str = "",
+    segments: int | None = None,
+) -> Message:
+    """Record a message right after the provider accepted the send request.
+
+    Safe to call after callbacks for the message already arrived (they may outrun the send
+    call's response): it fills in what the callbacks did not know and keeps their status.
+    """
+    using = router.db_for_write(Message)
+    with transaction.atomic(using=using):
+        message = _lock_or_create(provider, provider_message_id, using)
+        if to:
+            message.set_recipient(to)
+        for name, value in [("sender_identity", sender_identity), ("template_key", template_key),
+                            ("product_reference", product_reference), ("segments", segments)]:
+            if value:
+                setattr(message, name, value)
+        message.save(using=using)
+    return message
+
+
+def _lock_or_create(provider: str, provider_message_id: str, using: str) -> Message:
+    """The message row, locked for this transaction; created if it does not exist yet.
+
+    Lock first, insert events after: inserting an event share-locks its message row (foreign
+    key), so locking afterwards can deadlock with a concurrent delivery doing the same.
+    """
+    lookup = {"provider": provider, "provider_message_id": provider_message_id}
+    locked = Message.objects.using(using).select_for_update(no_key=True)
+    message = locked.filter(**lookup).first()
+    if message is None:
+        Message.objects.using(using).bulk_create([Message(**lookup)], ignore_conflicts=True)
+        message = locked.get(**lookup)
+    return message
+
+
+def _ingest_one(event: NormalizedEvent, result: IngestResult, using: str) -> None:
+    message = _lock_or_create(event.provider, event.provider_message_id, using)
+    now = timezone.now()
+    key = event.dedupe_key
+    new_key = precedence_key(event.status, event.provider_occurred_at, event.error_code, key)
+    applies = supersedes(new_key, message.summary_key())
+    record = MessageEvent(
+        message=message,
+        raw_webhook=result.raw_webhook,
+        provider_event_id=event.provider_event_id,
+        dedupe_key=key,
+        status=event.status,
+        raw_status=event.raw_status,
+        error_code=event.error_code,
+        error_category=event.error_category,
+        error_detail=event.error_detail[:255],
+        provider_occurred_at=event.provider_occurred_at,
+        raw_payload=event.raw_payload,
+        received_at=now,
+        applied=applies,
+    )
+    record.pk = _insert_unless_duplicate(record, using)
+    if record.pk is None:
+        result.duplicates += 1
+        MessageEvent.objects.using(using).filter(dedupe_key=key).update(
+            duplicate_count=F("duplicate_count") + 1, last_duplicate_at=now
+        )
+        return
+    result.stored += 1
+    previous = message.current_status
+    _fold_into_summary(message, event, key, applies, now)
+    message.save(using=using)
+    if applies:
+        result.applied += 1
+        if message.current_status != previous:
+            result.transitions.append((message, previous, record))
+
+
+def _fold_into_summary(
+    message: Message, event: NormalizedEvent, key: str, applies: bool, now: datetime
+) -> None:
+    """Update ``message`` with a newly stored event (the caller holds the row lock)."""
+    when = event.provider_occurred_at or now
+    if event.status in _IMPLIES_SENT and (not message.first_sent_at or when < message.first_sent_at):
+        message.first_sent_at = when
+    if event.status in _IMPLIES_DELIVERED and (
+        not message.delivered_at or when < message.delivered_at
+    ):
+        message.delivered_at = when
+    if event.status == Status.UNKNOWN:
+        message.needs_review = True
+    message.last_event_at = now
+    if event.recipient and not message.recipient_hash:
+        message.set_recipient(event.recipient)
+    for name in ("sender_identity", "destination_country", "segments"):
+        value = getattr(event, name)
+        if value and not getattr(message, name):
+            setattr(message, name, value)
+    if applies:
+        message.current_status = event.status
+        message.status_occurred_at = event.provider_occurred_at
+        message.status_event_key = key
+        message.error_code = event.error_code
+        message.error_category = event.error_category
+
+
+def _insert_unless_duplicate(record: MessageEvent, using: str) -> int | None:
+    """``INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING id``: the new id, or None.
+
+    One statement that says whether the row is new, which decides whether the summary and the
+    signal run. PostgreSQL and SQLite (>= 3.35) share this syntax.
+    """
+    connection = connections[using]
+    opts = MessageEvent._meta
+    fields = [f for f in opts.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    values = [f.get_db_prep_save(f.pre_save(record, add=True), connection) for f in fields]
+    placeholders = ", ".join(["%s"] * len(fields))
+    sql = (
+        f"INSERT INTO {connection.ops.quote_name(opts.db_table)} ({columns}) "  # noqa: S608
+        f"VALUES ({placeholders}) ON CONFLICT ({connection.ops.quote_name('dedupe_key')}) "
+        f"DO NOTHING RETURNING {connection.ops.quote_name(opts.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    return row[0] if row else None
+

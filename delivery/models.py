@@ -1,0 +1,270 @@
+"""Delivery records: the message summary, its append-only event timeline, the raw evidence."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from . import recipients
+from .lifecycle import FINAL_STATUSES, ErrorCategory, Status, precedence_key
+
+
+def new_public_id() -> str:
+    """A stable, unguessable public id such as ``msg_3kq9x7d2m4h8p1r6t5v0``."""
+    alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
+    return "msg_" + "".join(secrets.choice(alphabet) for _ in range(20))
+
+
+class RawWebhook(models.Model):
+    """One HTTP request a provider made to us, kept verbatim as evidence (personal data)."""
+
+    provider = models.CharField(_("provider"), max_length=32)
+    account = models.CharField(
+        _("provider account"), max_length=64, blank=True,
+        help_text=_("Account / subaccount the provider says sent the callback."),
+    )
+    method = models.CharField(_("method"), max_length=8)
+    path = models.TextField(_("path"), help_text=_("Path and query string as received."))
+    content_type = models.CharField(_("content type"), max_length=128, blank=True)
+    headers = models.JSONField(_("headers"), default=dict)
+    body = models.TextField(
+        _("body"), blank=True,
+        help_text=_("Raw body; bytes that are not UTF-8 are kept as backslash escapes."),
+    )
+    signature_valid = models.BooleanField(
+        _("signature valid"), null=True,
+        help_text=_("Empty when verification was skipped (development only)."),
+    )
+    parse_error = models.TextField(
+        _("parse error"), blank=True,
+        help_text=_("Why a verified request could not be parsed; such requests need review."),
+    )
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("raw webhook")
+        verbose_name_plural = _("raw webhooks")
+        ordering = ["-received_at", "-id"]
+        get_latest_by = "received_at"
+        indexes = [
+            models.Index(fields=["received_at"], name="sms_raw_received"),
+            models.Index(
+                fields=["received_at"], name="sms_raw_parse_failed",
+                condition=~models.Q(parse_error=""),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.provider} {self.method} {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+
+class MessageQuerySet(models.QuerySet):
+    def for_recipient(self, number: str, default_region: str | None = None):
+        """Messages to ``number`` (any common format), matched through the keyed hash."""
+        e164 = recipients.to_e164(number, default_region)
+        return self.filter(recipient_hash=recipients.recipient_hash(e164)) if e164 else self.none()
+
+    def final(self):
+        return self.filter(current_status__in=FINAL_STATUSES)
+
+    def pending(self):
+        return self.exclude(current_status__in=FINAL_STATUSES)
+
+
+class Message(models.Model):
+    """The current summary of one outbound message; decided by its events (see lifecycle)."""
+
+    public_id = models.CharField(
+        _("public id"), max_length=24, unique=True, default=new_public_id, editable=False
+    )
+    provider = models.CharField(_("provider"), max_length=32)
+    provider_message_id = models.CharField(_("provider message id"), max_length=64)
+    recipient_hash = models.CharField(
+        _("recipient hash"), max_length=64, blank=True,
+        help_text=_("Keyed HMAC-SHA256 of the E.164 number; searchable, not reversible."),
+    )
+    recipient_encrypted = models.TextField(
+        _("recipient (encrypted)"), blank=True,
+        help_text=_("The E.164 number, encrypted with SMS_DELIVERY['ENCRYPTION_KEYS']."),
+    )
+    destination_country = models.CharField(
+        _("destination country"), max_length=2, blank=True, help_text=_("ISO 3166-1 alpha-2.")
+    )
+    recipient_time_zone = models.CharField(
+        _("recipient time zone"), max_length=64, blank=True,
+        help_text=_("IANA zone; overrides the zone guessed from the number."),
+    )
+    sender_identity = models.CharField(
+        _("sender identity"), max_length=100, blank=True,
+        help_text=_("Number, short code, alphanumeric id, messaging service or channel address."),
+    )
+    template_key = models.CharField(_("template"), max_length=100, blank=True)
+    product_reference = models.CharField(
+        _("product action"), max_length=200, blank=True,
+        help_text=_("Free reference to what triggered the message, e.g. 'login:8812'."),
+    )
+    segments = models.PositiveSmallIntegerField(_("segments"), null=True, blank=True)
+    current_status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.ACCEPTED
+    )
+    status_occurred_at = models.DateTimeField(
+        _("status time (provider)"), null=True, blank=True,
+        help_text=_("Provider time of the event that decided the status, when it sent one."),
+    )
+    status_event_key = models.CharField(
+        _("deciding event"), max_length=255, blank=True,
+        help_text=_("Dedupe key of the event that decided the status."),
+    )
+    error_code = models.CharField(_("error code"), max_length=32, blank=True)
+    error_category = models.CharField(
+        _("error category"), max_length=32, blank=True, choices=ErrorCategory.choices
+    )
+    first_sent_at = models.DateTimeField(_("first sent"), null=True, blank=True)
+    delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
+    last_event_at = models.DateTimeField(_("last event received"), null=True, blank=True)
+    needs_review = models.BooleanField(
+        _("needs review"), default=False,
+        help_text=_("An event carried a status this library could not map."),
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = MessageQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        ordering = ["-created_at", "-id"]
+        get_latest_by = "created_at"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "provider_message_id"], name="sms_delivery_message_provider_id"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["created_at"], name="sms_msg_created"),
+            models.Index(fields=["current_status", "created_at"], name="sms_msg_status"),
+            models.Index(fields=["destination_country", "created_at"], name="sms_msg_country"),
+            models.Index(fields=["provider", "created_at"], name="sms_msg_provider"),
+            models.Index(fields=["provider_message_id"], name="sms_msg_provider_msg_id"),
+            models.Index(fields=["recipient_hash"], name="sms_msg_recipient"),
+            models.Index(fields=["error_category", "created_at"], name="sms_msg_error_cat"),
+            models.Index(
+                fields=["created_at"], name="sms_msg_needs_review", condition=models.Q(needs_review=True)
+            ),
+        ]
+        permissions = [
+            ("reveal_recipient", _("Can reveal a message's full phone number")),
+            ("view_raw_payload", _("Can view raw provider payloads")),
+        ]
+
+    def __str__(self):
+        return self.public_id
+
+    @property
+    def is_final(self) -> bool:
+        return self.current_status in FINAL_STATUSES
+
+    @property
+    def recipient(self) -> str:
+        """The decrypted E.164 number. Callers showing it to a person must audit the reveal."""
+        return recipients.decrypt(self.recipient_encrypted)
+
+    def set_recipient(self, number: str) -> None:
+        """Store ``number`` hashed and encrypted, and fill country / zone if unset."""
+        e164 = recipients.to_e164(number)
+        if not e164:
+            return
+        self.recipient_hash = recipients.recipient_hash(e164)
+        self.recipient_encrypted = recipients.encrypt(e164)
+        if not self.destination_country:
+            self.destination_country = recipients.locate(e164).country
+
+    @property
+    def time_zones(self) -> tuple[str, ...]:
+        """The recipient's zone override, else the zones the number's digits allow."""
+        if self.recipient_time_zone:
+            return (self.recipient_time_zone,)
+        number = self.recipient
+        return recipients.locate(number).time_zones if number else ()
+
+    def summary_key(self):
+        """Precedence key of the event that decided the current status (None: no event yet)."""
+        if not self.status_event_key:
+            return None
+        return precedence_key(
+            self.current_status, self.status_occurred_at, self.error_code, self.status_event_key
+        )
+
+
+class MessageEventQuerySet(models.QuerySet):
+    def timeline(self, message: Message):
+        """Every event of ``message`` in the order we received it."""
+        return self.filter(message=message).order_by("received_at", "id")
+
+
+class MessageEvent(models.Model):
+    """One normalized provider report about a message. Append-only; never edited."""
+
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="events", verbose_name=_("message")
+    )
+    raw_webhook = models.ForeignKey(
+        RawWebhook, on_delete=models.SET_NULL, null=True, blank=True, related_name="events",
+        verbose_name=_("raw webhook"),
+    )
+    provider_event_id = models.CharField(_("provider event id"), max_length=128, blank=True)
+    dedupe_key = models.CharField(
+        _("dedupe key"), max_length=255,
+        help_text=_("Provider event id, or provider + message id + status + time + error code."),
+    )
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices)
+    raw_status = models.CharField(_("provider status"), max_length=64)
+    error_code = models.CharField(_("error code"), max_length=32, blank=True)
+    error_category = models.CharField(
+        _("error category"), max_length=32, blank=True, choices=ErrorCategory.choices
+    )
+    error_detail = models.CharField(
+        _("provider error text"), max_length=255, blank=True,
+        help_text=_("The provider's own words about the error, when it sent any."),
+    )
+    provider_occurred_at = models.DateTimeField(_("provider time"), null=True, blank=True)
+    raw_payload = models.JSONField(_("raw payload"), default=dict, blank=True)
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
+    applied = models.BooleanField(
+        _("changed the summary"), default=False,
+        help_text=_("False when the event arrived late or ranked below the current status."),
+    )
+    duplicate_count = models.PositiveIntegerField(
+        _("duplicates received"), default=0,
+        help_text=_("How many more times the provider sent this same event."),
+    )
+    last_duplicate_at = models.DateTimeField(_("last duplicate"), null=True, blank=True)
+
+    objects = MessageEventQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("message event")
+        verbose_name_plural = _("message events")
+        ordering = ["received_at", "id"]
+        get_latest_by = "received_at"
+        constraints = [
+            models.UniqueConstraint(fields=["dedupe_key"], name="sms_delivery_event_dedupe"),
+        ]
+        indexes = [
+            models.Index(fields=["message", "received_at"], name="sms_evt_timeline"),
+            models.Index(fields=["received_at"], name="sms_evt_received"),
+            models.Index(fields=["status", "received_at"], name="sms_evt_status"),
+        ]
+
+    def __str__(self):
+        return f"{self.raw_status} → {self.status}"
+
+    @property
+    def precedence_key(self):
+        return precedence_key(
+            self.status, self.provider_occurred_at, self.error_code, self.dedupe_key
+        )

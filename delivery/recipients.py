@@ -1,0 +1,96 @@
+"""Phone numbers as personal data: normalize, hash with a key, encrypt at rest, locate.
+
+A bare SHA-256 of a phone number is reversible by brute force (there are only ~10^10 numbers
+per country), so the lookup hash is an HMAC with a secret key. The number itself is stored
+encrypted with Fernet (AES-128-CBC + HMAC-SHA256) so that support can reveal it, audited.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+import phonenumbers
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from phonenumbers import timezone as phone_timezones
+
+from .conf import app_settings
+from .exceptions import ConfigurationError
+
+#: What phonenumbers answers when it cannot tell a number's zone.
+_UNKNOWN_ZONE = "Etc/Unknown"
+
+
+def to_e164(number: str, default_region: str | None = None) -> str | None:
+    """``number`` in E.164 (``+15558675310``), or ``None`` if it is not a plausible number.
+
+    Accepts any common format (spaces, dots, dashes, brackets, ``00`` prefix, channel
+    prefixes such as ``whatsapp:``). Without a leading ``+``, ``default_region`` is needed.
+    """
+    if not number:
+        return None
+    _, _, bare = number.rpartition(":")
+    bare = bare.strip()
+    if bare.startswith("00"):
+        bare = "+" + bare[2:]
+    try:
+        parsed = phonenumbers.parse(bare, default_region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def recipient_hash(e164: str) -> str:
+    """Keyed HMAC-SHA256 of an E.164 number: the only index on recipients."""
+    key = app_settings.HASH_KEY
+    if not key:
+        raise ConfigurationError("SMS_DELIVERY['HASH_KEY'] is not set (see check E002).")
+    return hmac.new(key.encode(), e164.encode(), hashlib.sha256).hexdigest()
+
+
+def _fernet() -> MultiFernet:
+    keys = app_settings.ENCRYPTION_KEYS
+    if not keys:
+        raise ConfigurationError("SMS_DELIVERY['ENCRYPTION_KEYS'] is not set (see check E003).")
+    # Any high-entropy string is accepted; the Fernet key is derived from it.
+    return MultiFernet(
+        [Fernet(base64.urlsafe_b64encode(hashlib.sha256(k.encode()).digest())) for k in keys]
+    )
+
+
+def encrypt(plaintext: str) -> str:
+    """Encrypt with the first of ``ENCRYPTION_KEYS``."""
+    return _fernet().encrypt(plaintext.encode()).decode() if plaintext else ""
+
+
+def decrypt(token: str) -> str:
+    """Decrypt with any of ``ENCRYPTION_KEYS``; ``""`` if no key fits (rotated out)."""
+    if not token:
+        return ""
+    try:
+        return _fernet().decrypt(token.encode()).decode()
+    except InvalidToken:
+        return ""
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a number is registered, as far as its digits tell."""
+
+    country: str  #: ISO 3166-1 alpha-2, "" if unknown
+    time_zones: tuple[str, ...]  #: IANA zones the number may be in; several for big countries
+
+
+def locate(e164: str) -> Location:
+    """Country and candidate time zones of an E.164 number (``phonenumbers`` metadata)."""
+    try:
+        parsed = phonenumbers.parse(e164)
+    except phonenumbers.NumberParseException:
+        return Location("", ())
+    country = phonenumbers.region_code_for_number(parsed) or ""
+    zones = tuple(z for z in phone_timezones.time_zones_for_number(parsed) if z != _UNKNOWN_ZONE)
+    return Location("" if country == "ZZ" else country, zones)

@@ -1,0 +1,3 @@
+"""Webhook URLs: ``path("webhooks/", include("delivery.urls"))``."""
+
+urlpatterns = []

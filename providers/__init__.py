@@ -1,0 +1,1 @@
+"""Provider adapters: verify, parse and map each provider's webhooks."""

@@ -1,0 +1,1 @@
+"""Support console: Django admin for delivery timelines, with masked numbers."""
