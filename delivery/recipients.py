@@ -91,6 +91,10 @@ def locate(e164: str) -> Location:
         parsed = phonenumbers.parse(e164)
     except phonenumbers.NumberParseException:
         return Location("", ())
-    country = phonenumbers.region_code_for_number(parsed) or ""
+    # An unassigned number (such as the fictional 555-01xx range) has no region of its own;
+    # its country code still names the main country (US for +1, GB for +44).
+    country = phonenumbers.region_code_for_number(parsed) or (
+        phonenumbers.region_code_for_country_code(parsed.country_code)
+    )
     zones = tuple(z for z in phone_timezones.time_zones_for_number(parsed) if z != _UNKNOWN_ZONE)
     return Location("" if country == "ZZ" else country, zones)

@@ -1,0 +1,145 @@
+"""The ingest service on any database: idempotency, precedence, evidence, signals."""
+
+from datetime import UTC, datetime
+
+import pytest
+from django.db import DatabaseError
+
+from delivery import ingest as ingest_module
+from delivery.ingest import RawRequest, ingest, register_outbound, store_unparsed
+from delivery.lifecycle import ErrorCategory, Status
+from delivery.models import Message, MessageEvent, RawWebhook
+from delivery.signals import message_status_changed
+from tests.factories import NormalizedEventFactory as Event
+
+pytestmark = pytest.mark.django_db(transaction=False)
+
+SID = "SM1342fe1b2c904d1ab04f0fc7a58abca9"
+
+
+@pytest.fixture
+def transitions(django_capture_on_commit_callbacks):
+    """Collect message_status_changed signals, running on_commit callbacks as Django would."""
+    seen = []
+
+    def receiver(sender, message, previous_status, status, event, **kwargs):
+        seen.append((previous_status, status, event.raw_status))
+
+    message_status_changed.connect(receiver)
+    yield seen
+    message_status_changed.disconnect(receiver)
+
+
+def run(events, capture, raw=None):
+    with capture(execute=True):
+        return ingest(events, raw)
+
+
+def test_callback_before_the_message_exists_creates_it(django_capture_on_commit_callbacks):
+    run([Event(status=Status.SENT, recipient="+1 555 867 5310", sender_identity="+15017122661")],
+        django_capture_on_commit_callbacks)
+    message = Message.objects.get(provider="twilio", provider_message_id=SID)
+    assert message.current_status == Status.SENT
+    assert message.recipient == "+15558675310"
+    assert message.destination_country == "US"
+    assert message.first_sent_at is not None
+    assert "5310" not in message.recipient_encrypted
+
+
+def test_duplicate_event_is_stored_once_and_counted(transitions, django_capture_on_commit_callbacks):
+    delivered = Event(status=Status.DELIVERED)
+    first = run([delivered], django_capture_on_commit_callbacks)
+    second = run([delivered], django_capture_on_commit_callbacks)
+    assert (first.stored, first.duplicates, second.stored, second.duplicates) == (1, 0, 0, 1)
+    event = MessageEvent.objects.get()
+    assert event.duplicate_count == 1 and event.last_duplicate_at is not None
+    assert transitions == [("accepted", "delivered", "delivered")]
+
+
+def test_late_sent_after_failed_is_stored_not_applied(transitions, django_capture_on_commit_callbacks):
+    failed = Event(status=Status.FAILED, error_code="30001",
+                   error_category=ErrorCategory.PROVIDER_OUTAGE)
+    run([failed], django_capture_on_commit_callbacks)
+    run([Event(status=Status.SENT)], django_capture_on_commit_callbacks)
+    message = Message.objects.get()
+    assert (message.current_status, message.error_code) == (Status.FAILED, "30001")
+    assert [(e.raw_status, e.applied) for e in MessageEvent.objects.timeline(message)] == [
+        ("failed", True), ("sent", False)]
+    assert transitions == [("accepted", "failed", "failed")]
+
+
+def test_sent_after_delivered_fills_sent_time_but_keeps_delivered(django_capture_on_commit_callbacks):
+    t = datetime(2026, 11, 22, 14, 37, tzinfo=UTC)
+    run([Event(status=Status.DELIVERED, provider_occurred_at=t)], django_capture_on_commit_callbacks)
+    run([Event(status=Status.SENT)], django_capture_on_commit_callbacks)
+    message = Message.objects.get()
+    assert message.current_status == Status.DELIVERED
+    assert message.delivered_at == t and message.first_sent_at == t
+
+
+def test_unknown_status_is_kept_and_flags_review(transitions, django_capture_on_commit_callbacks):
+    run([Event(status=Status.SENT)], django_capture_on_commit_callbacks)
+    run([Event(status=Status.UNKNOWN, raw_status="teleported")], django_capture_on_commit_callbacks)
+    message = Message.objects.get()
+    assert message.current_status == Status.SENT and message.needs_review
+    assert MessageEvent.objects.filter(status=Status.UNKNOWN, raw_status="teleported").exists()
+    assert len(transitions) == 1
+
+
+def test_raw_request_is_stored_with_its_events(django_capture_on_commit_callbacks):
+    raw = RawRequest(provider="twilio", method="POST", path="/webhooks/twilio/status/",
+                     body=b"MessageSid=SM1&MessageStatus=sent\xff", headers={"X-Twilio-Signature": "x"},
+                     content_type="application/x-www-form-urlencoded", account="AC1")
+    result = run([Event(status=Status.SENT)], django_capture_on_commit_callbacks, raw)
+    stored = RawWebhook.objects.get()
+    assert stored.body.endswith("sent\\xff")  # undecodable bytes kept, escaped
+    assert MessageEvent.objects.get().raw_webhook == stored == result.raw_webhook
+
+
+def test_storage_failure_rolls_back_everything(monkeypatch, transitions):
+    def broken(*args, **kwargs):
+        raise DatabaseError("disk full")
+
+    monkeypatch.setattr(ingest_module, "_fold_into_summary", broken)
+    raw = RawRequest(provider="twilio", method="POST", path="/", body=b"", headers={})
+    with pytest.raises(DatabaseError):
+        ingest([Event(status=Status.SENT)], raw)
+    assert not RawWebhook.objects.exists()
+    assert not MessageEvent.objects.exists()
+    assert transitions == []
+
+
+def test_unparsed_request_is_kept_for_review():
+    raw = RawRequest(provider="twilio", method="POST", path="/", body=b"garbage", headers={})
+    record = store_unparsed(raw, "MessageSid is missing")
+    assert RawWebhook.objects.get(parse_error="MessageSid is missing") == record
+
+
+def test_register_outbound_after_callbacks_keeps_their_status(django_capture_on_commit_callbacks):
+    run([Event(status=Status.DELIVERED)], django_capture_on_commit_callbacks)
+    message = register_outbound(provider="twilio", provider_message_id=SID, to="+447700900123",
+                                template_key="otp_login", product_reference="login:8812")
+    assert message.current_status == Status.DELIVERED
+    assert (message.template_key, message.destination_country) == ("otp_login", "GB")
+    assert Message.objects.for_recipient("07700 900123", "GB").get() == message
+
+
+def test_register_outbound_then_callbacks(transitions, django_capture_on_commit_callbacks):
+    register_outbound(provider="twilio", provider_message_id=SID, to="+15558675310")
+    run([Event(status=Status.SENT), Event(status=Status.DELIVERED)], django_capture_on_commit_callbacks)
+    assert Message.objects.get().current_status == Status.DELIVERED
+    assert transitions == [("accepted", "sent", "sent"), ("sent", "delivered", "delivered")]
+
+
+def test_distinct_reports_with_same_status_are_distinct_events(django_capture_on_commit_callbacks):
+    run([Event(status=Status.UNDELIVERED, error_code="30003"),
+         Event(status=Status.UNDELIVERED, error_code="30005")], django_capture_on_commit_callbacks)
+    assert MessageEvent.objects.count() == 2
+    # The precedence tie-break picks the same deciding event whatever the arrival order.
+    assert Message.objects.get().error_code == "30005"
+
+
+def test_dedupe_key_prefers_provider_event_id():
+    assert Event(provider_event_id="evt-1").dedupe_key == "twilio:event:evt-1"
+    long = Event(raw_status="x" * 300)
+    assert len(long.dedupe_key) <= 255 and long.dedupe_key.startswith("twilio:sha256:")

@@ -1,0 +1,85 @@
+"""Concurrency on a real PostgreSQL server: racing deliveries must not double-apply or lose updates."""
+
+import threading
+
+import pytest
+from django.db import connection, connections
+
+from delivery.ingest import ingest
+from delivery.lifecycle import Status
+from delivery.models import Message, MessageEvent
+from delivery.signals import message_status_changed
+from tests.factories import NormalizedEventFactory as Event
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def race(targets):
+    """Start every callable at the same moment, each in its own thread and connection."""
+    barrier = threading.Barrier(len(targets))
+    errors = []
+
+    def runner(target):
+        try:
+            barrier.wait()
+            target()
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=runner, args=(t,)) for t in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+
+
+@pytest.fixture
+def signals():
+    seen = []
+    lock = threading.Lock()
+
+    def receiver(sender, message, previous_status, status, **kwargs):
+        with lock:
+            seen.append((previous_status, status))
+
+    message_status_changed.connect(receiver)
+    yield seen
+    message_status_changed.disconnect(receiver)
+
+
+def test_runs_on_postgresql():
+    assert connection.vendor == "postgresql"
+
+
+def test_same_event_from_eight_threads_applies_once(signals):
+    delivered = Event(status=Status.DELIVERED)
+    race([lambda: ingest([delivered])] * 8)
+    event = MessageEvent.objects.get()
+    assert event.applied and event.duplicate_count == 7
+    assert Message.objects.get().current_status == Status.DELIVERED
+    assert signals == [("accepted", "delivered")]
+
+
+@pytest.mark.parametrize("attempt", range(5))
+def test_two_statuses_racing_end_in_the_precedence_result(signals, attempt):
+    race([lambda: ingest([Event(status=Status.SENT)]),
+          lambda: ingest([Event(status=Status.DELIVERED)])])
+    assert Message.objects.get().current_status == Status.DELIVERED
+    assert MessageEvent.objects.count() == 2
+    # sent may or may not win its race to be applied first; delivered always ends it.
+    assert signals in ([("accepted", "delivered")],
+                       [("accepted", "sent"), ("sent", "delivered")])
+
+
+def test_many_messages_and_statuses_at_once_lose_nothing():
+    statuses = [Status.SENT, Status.DELIVERED, Status.FAILED, Status.UNDELIVERED]
+    targets = [
+        (lambda sid=f"SM{i:032x}", s=s: ingest([Event(provider_message_id=sid, status=s)]))
+        for i in range(3) for s in statuses
+    ]
+    race(targets)
+    assert MessageEvent.objects.count() == 12
+    assert set(Message.objects.values_list("current_status", flat=True)) == {Status.DELIVERED}
