@@ -24,35 +24,43 @@ class Codes:
 def check_keys(app_configs=None, **kwargs):
     errors = []
     if not app_settings.HASH_KEY:
-        errors.append(Error(
-            "SMS_DELIVERY['HASH_KEY'] is not set; recipient numbers cannot be hashed for search.",
-            hint="Set it to a long random string and keep it stable: changing it makes old "
-            "messages unsearchable by number. With DEBUG=True it is derived from SECRET_KEY.",
-            id=Codes.NO_HASH_KEY,
-        ))
+        errors.append(
+            Error(
+                "SMS_DELIVERY['HASH_KEY'] is not set; recipient numbers cannot be hashed for search.",
+                hint="Set it to a long random string and keep it stable: changing it makes old "
+                "messages unsearchable by number. With DEBUG=True it is derived from SECRET_KEY.",
+                id=Codes.NO_HASH_KEY,
+            )
+        )
     if not app_settings.ENCRYPTION_KEYS:
-        errors.append(Error(
-            "SMS_DELIVERY['ENCRYPTION_KEYS'] is empty; recipient numbers cannot be stored "
-            "encrypted.",
-            hint="Set a list of long random strings: the first encrypts, all decrypt. Add a new "
-            "key in front to rotate; remove an old one only after re-encrypting.",
-            id=Codes.NO_ENCRYPTION_KEYS,
-        ))
+        errors.append(
+            Error(
+                "SMS_DELIVERY['ENCRYPTION_KEYS'] is empty; recipient numbers cannot be stored "
+                "encrypted.",
+                hint="Set a list of long random strings: the first encrypts, all decrypt. Add a new "
+                "key in front to rotate; remove an old one only after re-encrypting.",
+                id=Codes.NO_ENCRYPTION_KEYS,
+            )
+        )
     if app_settings.SKIP_SIGNATURE_VERIFICATION and not settings.DEBUG:
-        errors.append(Error(
-            "SMS_DELIVERY['SKIP_SIGNATURE_VERIFICATION'] is on with DEBUG=False: anyone could "
-            "forge delivery reports.",
-            hint="Remove the setting. It exists for local development only.",
-            id=Codes.SKIP_VERIFICATION_IN_PRODUCTION,
-        ))
+        errors.append(
+            Error(
+                "SMS_DELIVERY['SKIP_SIGNATURE_VERIFICATION'] is on with DEBUG=False: anyone could "
+                "forge delivery reports.",
+                hint="Remove the setting. It exists for local development only.",
+                id=Codes.SKIP_VERIFICATION_IN_PRODUCTION,
+            )
+        )
     base = app_settings.WEBHOOK_BASE_URL
     if base and not base.startswith("https://") and not settings.DEBUG:
-        errors.append(Warning(
-            f"SMS_DELIVERY['WEBHOOK_BASE_URL'] is {base!r}, not https: providers would send "
-            "personal data in clear.",
-            hint="Serve webhooks over HTTPS and set the https:// URL providers call.",
-            id=Codes.BASE_URL_NOT_HTTPS,
-        ))
+        errors.append(
+            Warning(
+                f"SMS_DELIVERY['WEBHOOK_BASE_URL'] is {base!r}, not https: providers would send "
+                "personal data in clear.",
+                hint="Serve webhooks over HTTPS and set the https:// URL providers call.",
+                id=Codes.BASE_URL_NOT_HTTPS,
+            )
+        )
     return errors
 
 
@@ -63,9 +71,11 @@ def check_database(app_configs=None, **kwargs):
     vendor = connections[router.db_for_write(Message)].vendor
     if vendor == "postgresql" or settings.DEBUG:
         return []
-    return [Warning(
-        f"django-sms-delivery is running on {vendor}; concurrent webhooks are only proven "
-        "correct on PostgreSQL (row locks, ON CONFLICT).",
-        hint="Use PostgreSQL in production.",
-        id=Codes.NOT_POSTGRESQL,
-    )]
+    return [
+        Warning(
+            f"django-sms-delivery is running on {vendor}; concurrent webhooks are only proven "
+            "correct on PostgreSQL (row locks, ON CONFLICT).",
+            hint="Use PostgreSQL in production.",
+            id=Codes.NOT_POSTGRESQL,
+        )
+    ]

@@ -8,65 +8,23 @@ what is durably stored and a failure leaves nothing half-written for the provide
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from django.db import connections, router, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from .events import NormalizedEvent
 from .lifecycle import Status, precedence_key, supersedes
 from .models import Message, MessageEvent, RawWebhook
 from .signals import message_status_changed
 
-_MAX_KEY = 255
 #: Reports that prove the message left the provider, and ones that prove it arrived.
 _IMPLIES_SENT = frozenset(
     {Status.SENT, Status.DELIVERED, Status.READ, Status.UNDELIVERED, Status.EXPIRED}
 )
 _IMPLIES_DELIVERED = frozenset({Status.DELIVERED, Status.READ})
-
-
-@dataclass(frozen=True, slots=True)
-class NormalizedEvent:
-    """One provider report, in the shape every provider is mapped to (seed 002)."""
-
-    provider: str
-    provider_message_id: str
-    raw_status: str  #: the provider's own status word, verbatim
-    status: Status  #: canonical lifecycle state
-    provider_occurred_at: datetime | None = None  #: aware; None when the provider sends none
-    provider_event_id: str = ""  #: the provider's event id, when it has one
-    error_code: str = ""
-    error_category: str = ""  #: an ErrorCategory value, "" when there is no error
-    error_detail: str = ""  #: the provider's error text, if any
-    recipient: str = ""  #: number in any format; stored hashed and encrypted
-    sender_identity: str = ""
-    destination_country: str = ""  #: ISO alpha-2, when the provider says so
-    segments: int | None = None
-    raw_payload: dict[str, Any] = field(default_factory=dict)
-    dedupe_parts: tuple[str, ...] = ()  #: extra provider fields that tell two reports apart
-
-    @property
-    def dedupe_key(self) -> str:
-        """Identity of this report: the provider's event id, or a key derived from its content.
-
-        Redeliveries of one report share the key; distinct reports do not. Keys longer than the
-        column are replaced by their SHA-256.
-        """
-        if self.provider_event_id:
-            key = f"{self.provider}:event:{self.provider_event_id}"
-        else:
-            occurred = self.provider_occurred_at.isoformat() if self.provider_occurred_at else ""
-            key = ":".join(
-                [self.provider, self.provider_message_id, self.raw_status, self.error_code,
-                 occurred, *self.dedupe_parts]
-            )
-        if len(key) > _MAX_KEY:
-            key = f"{self.provider}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
-        return key
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,8 +113,12 @@ def register_outbound(
         message = _lock_or_create(provider, provider_message_id, using)
         if to:
             message.set_recipient(to)
-        for name, value in [("sender_identity", sender_identity), ("template_key", template_key),
-                            ("product_reference", product_reference), ("segments", segments)]:
+        for name, value in [
+            ("sender_identity", sender_identity),
+            ("template_key", template_key),
+            ("product_reference", product_reference),
+            ("segments", segments),
+        ]:
             if value:
                 setattr(message, name, value)
         message.save(using=using)
@@ -221,7 +183,9 @@ def _fold_into_summary(
 ) -> None:
     """Update ``message`` with a newly stored event (the caller holds the row lock)."""
     when = event.provider_occurred_at or now
-    if event.status in _IMPLIES_SENT and (not message.first_sent_at or when < message.first_sent_at):
+    if event.status in _IMPLIES_SENT and (
+        not message.first_sent_at or when < message.first_sent_at
+    ):
         message.first_sent_at = when
     if event.status in _IMPLIES_DELIVERED and (
         not message.delivered_at or when < message.delivered_at
@@ -265,4 +229,3 @@ def _insert_unless_duplicate(record: MessageEvent, using: str) -> int | None:
         cursor.execute(sql, values)
         row = cursor.fetchone()
     return row[0] if row else None
-

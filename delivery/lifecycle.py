@@ -74,6 +74,7 @@ PRECEDENCE: tuple[Status, ...] = (
 )
 RANK = {status: rank for rank, status in enumerate(PRECEDENCE)}
 
+
 class ErrorCategory(models.TextChoices):
     """Why a message failed, in terms support can act on; shared by every provider."""
 

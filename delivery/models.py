@@ -23,7 +23,9 @@ class RawWebhook(models.Model):
 
     provider = models.CharField(_("provider"), max_length=32)
     account = models.CharField(
-        _("provider account"), max_length=64, blank=True,
+        _("provider account"),
+        max_length=64,
+        blank=True,
         help_text=_("Account / subaccount the provider says sent the callback."),
     )
     method = models.CharField(_("method"), max_length=8)
@@ -31,15 +33,18 @@ class RawWebhook(models.Model):
     content_type = models.CharField(_("content type"), max_length=128, blank=True)
     headers = models.JSONField(_("headers"), default=dict)
     body = models.TextField(
-        _("body"), blank=True,
+        _("body"),
+        blank=True,
         help_text=_("Raw body; bytes that are not UTF-8 are kept as backslash escapes."),
     )
     signature_valid = models.BooleanField(
-        _("signature valid"), null=True,
+        _("signature valid"),
+        null=True,
         help_text=_("Empty when verification was skipped (development only)."),
     )
     parse_error = models.TextField(
-        _("parse error"), blank=True,
+        _("parse error"),
+        blank=True,
         help_text=_("Why a verified request could not be parsed; such requests need review."),
     )
     received_at = models.DateTimeField(_("received at"), default=timezone.now)
@@ -52,7 +57,8 @@ class RawWebhook(models.Model):
         indexes = [
             models.Index(fields=["received_at"], name="sms_raw_received"),
             models.Index(
-                fields=["received_at"], name="sms_raw_parse_failed",
+                fields=["received_at"],
+                name="sms_raw_parse_failed",
                 condition=~models.Q(parse_error=""),
             ),
         ]
@@ -83,27 +89,36 @@ class Message(models.Model):
     provider = models.CharField(_("provider"), max_length=32)
     provider_message_id = models.CharField(_("provider message id"), max_length=64)
     recipient_hash = models.CharField(
-        _("recipient hash"), max_length=64, blank=True,
+        _("recipient hash"),
+        max_length=64,
+        blank=True,
         help_text=_("Keyed HMAC-SHA256 of the E.164 number; searchable, not reversible."),
     )
     recipient_encrypted = models.TextField(
-        _("recipient (encrypted)"), blank=True,
+        _("recipient (encrypted)"),
+        blank=True,
         help_text=_("The E.164 number, encrypted with SMS_DELIVERY['ENCRYPTION_KEYS']."),
     )
     destination_country = models.CharField(
         _("destination country"), max_length=2, blank=True, help_text=_("ISO 3166-1 alpha-2.")
     )
     recipient_time_zone = models.CharField(
-        _("recipient time zone"), max_length=64, blank=True,
+        _("recipient time zone"),
+        max_length=64,
+        blank=True,
         help_text=_("IANA zone; overrides the zone guessed from the number."),
     )
     sender_identity = models.CharField(
-        _("sender identity"), max_length=100, blank=True,
+        _("sender identity"),
+        max_length=100,
+        blank=True,
         help_text=_("Number, short code, alphanumeric id, messaging service or channel address."),
     )
     template_key = models.CharField(_("template"), max_length=100, blank=True)
     product_reference = models.CharField(
-        _("product action"), max_length=200, blank=True,
+        _("product action"),
+        max_length=200,
+        blank=True,
         help_text=_("Free reference to what triggered the message, e.g. 'login:8812'."),
     )
     segments = models.PositiveSmallIntegerField(_("segments"), null=True, blank=True)
@@ -111,11 +126,15 @@ class Message(models.Model):
         _("status"), max_length=16, choices=Status.choices, default=Status.ACCEPTED
     )
     status_occurred_at = models.DateTimeField(
-        _("status time (provider)"), null=True, blank=True,
+        _("status time (provider)"),
+        null=True,
+        blank=True,
         help_text=_("Provider time of the event that decided the status, when it sent one."),
     )
     status_event_key = models.CharField(
-        _("deciding event"), max_length=255, blank=True,
+        _("deciding event"),
+        max_length=255,
+        blank=True,
         help_text=_("Dedupe key of the event that decided the status."),
     )
     error_code = models.CharField(_("error code"), max_length=32, blank=True)
@@ -126,7 +145,8 @@ class Message(models.Model):
     delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
     last_event_at = models.DateTimeField(_("last event received"), null=True, blank=True)
     needs_review = models.BooleanField(
-        _("needs review"), default=False,
+        _("needs review"),
+        default=False,
         help_text=_("An event carried a status this library could not map."),
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
@@ -153,7 +173,9 @@ class Message(models.Model):
             models.Index(fields=["recipient_hash"], name="sms_msg_recipient"),
             models.Index(fields=["error_category", "created_at"], name="sms_msg_error_cat"),
             models.Index(
-                fields=["created_at"], name="sms_msg_needs_review", condition=models.Q(needs_review=True)
+                fields=["created_at"],
+                name="sms_msg_needs_review",
+                condition=models.Q(needs_review=True),
             ),
         ]
         permissions = [
@@ -213,12 +235,17 @@ class MessageEvent(models.Model):
         Message, on_delete=models.CASCADE, related_name="events", verbose_name=_("message")
     )
     raw_webhook = models.ForeignKey(
-        RawWebhook, on_delete=models.SET_NULL, null=True, blank=True, related_name="events",
+        RawWebhook,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="events",
         verbose_name=_("raw webhook"),
     )
     provider_event_id = models.CharField(_("provider event id"), max_length=128, blank=True)
     dedupe_key = models.CharField(
-        _("dedupe key"), max_length=255,
+        _("dedupe key"),
+        max_length=255,
         help_text=_("Provider event id, or provider + message id + status + time + error code."),
     )
     status = models.CharField(_("status"), max_length=16, choices=Status.choices)
@@ -228,18 +255,22 @@ class MessageEvent(models.Model):
         _("error category"), max_length=32, blank=True, choices=ErrorCategory.choices
     )
     error_detail = models.CharField(
-        _("provider error text"), max_length=255, blank=True,
+        _("provider error text"),
+        max_length=255,
+        blank=True,
         help_text=_("The provider's own words about the error, when it sent any."),
     )
     provider_occurred_at = models.DateTimeField(_("provider time"), null=True, blank=True)
     raw_payload = models.JSONField(_("raw payload"), default=dict, blank=True)
     received_at = models.DateTimeField(_("received at"), default=timezone.now)
     applied = models.BooleanField(
-        _("changed the summary"), default=False,
+        _("changed the summary"),
+        default=False,
         help_text=_("False when the event arrived late or ranked below the current status."),
     )
     duplicate_count = models.PositiveIntegerField(
-        _("duplicates received"), default=0,
+        _("duplicates received"),
+        default=0,
         help_text=_("How many more times the provider sent this same event."),
     )
     last_duplicate_at = models.DateTimeField(_("last duplicate"), null=True, blank=True)

@@ -21,8 +21,11 @@ def pytest_collection_modifyitems(config, items):
     """Skip ``postgres`` tests on SQLite, unless this pass must be PostgreSQL (then fail)."""
     on_postgres = connection.vendor == "postgresql"
     if os.environ.get("SMS_DELIVERY_REQUIRE_POSTGRES") and not on_postgres:
-        pytest.exit("SMS_DELIVERY_REQUIRE_POSTGRES is set but the database is "
-                    f"{connection.vendor}; refusing to skip the PostgreSQL tests.", returncode=3)
+        pytest.exit(
+            "SMS_DELIVERY_REQUIRE_POSTGRES is set but the database is "
+            f"{connection.vendor}; refusing to skip the PostgreSQL tests.",
+            returncode=3,
+        )
     skip = pytest.mark.skip(reason="needs PostgreSQL (runs in the PostgreSQL pass of make test)")
     for item in items:
         if "postgres" in item.keywords and not on_postgres:

@@ -2,7 +2,7 @@
 
 import factory
 
-from delivery.ingest import NormalizedEvent
+from delivery.events import NormalizedEvent
 from delivery.lifecycle import Status
 from delivery.models import Message, MessageEvent
 

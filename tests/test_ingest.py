@@ -36,8 +36,10 @@ def run(events, capture, raw=None):
 
 
 def test_callback_before_the_message_exists_creates_it(django_capture_on_commit_callbacks):
-    run([Event(status=Status.SENT, recipient="+1 555 867 5310", sender_identity="+15017122661")],
-        django_capture_on_commit_callbacks)
+    run(
+        [Event(status=Status.SENT, recipient="+1 555 867 5310", sender_identity="+15017122661")],
+        django_capture_on_commit_callbacks,
+    )
     message = Message.objects.get(provider="twilio", provider_message_id=SID)
     assert message.current_status == Status.SENT
     assert message.recipient == "+15558675310"
@@ -46,7 +48,9 @@ def test_callback_before_the_message_exists_creates_it(django_capture_on_commit_
     assert "5310" not in message.recipient_encrypted
 
 
-def test_duplicate_event_is_stored_once_and_counted(transitions, django_capture_on_commit_callbacks):
+def test_duplicate_event_is_stored_once_and_counted(
+    transitions, django_capture_on_commit_callbacks
+):
     delivered = Event(status=Status.DELIVERED)
     first = run([delivered], django_capture_on_commit_callbacks)
     second = run([delivered], django_capture_on_commit_callbacks)
@@ -56,21 +60,30 @@ def test_duplicate_event_is_stored_once_and_counted(transitions, django_capture_
     assert transitions == [("accepted", "delivered", "delivered")]
 
 
-def test_late_sent_after_failed_is_stored_not_applied(transitions, django_capture_on_commit_callbacks):
-    failed = Event(status=Status.FAILED, error_code="30001",
-                   error_category=ErrorCategory.PROVIDER_OUTAGE)
+def test_late_sent_after_failed_is_stored_not_applied(
+    transitions, django_capture_on_commit_callbacks
+):
+    failed = Event(
+        status=Status.FAILED, error_code="30001", error_category=ErrorCategory.PROVIDER_OUTAGE
+    )
     run([failed], django_capture_on_commit_callbacks)
     run([Event(status=Status.SENT)], django_capture_on_commit_callbacks)
     message = Message.objects.get()
     assert (message.current_status, message.error_code) == (Status.FAILED, "30001")
     assert [(e.raw_status, e.applied) for e in MessageEvent.objects.timeline(message)] == [
-        ("failed", True), ("sent", False)]
+        ("failed", True),
+        ("sent", False),
+    ]
     assert transitions == [("accepted", "failed", "failed")]
 
 
-def test_sent_after_delivered_fills_sent_time_but_keeps_delivered(django_capture_on_commit_callbacks):
+def test_sent_after_delivered_fills_sent_time_but_keeps_delivered(
+    django_capture_on_commit_callbacks,
+):
     t = datetime(2026, 11, 22, 14, 37, tzinfo=UTC)
-    run([Event(status=Status.DELIVERED, provider_occurred_at=t)], django_capture_on_commit_callbacks)
+    run(
+        [Event(status=Status.DELIVERED, provider_occurred_at=t)], django_capture_on_commit_callbacks
+    )
     run([Event(status=Status.SENT)], django_capture_on_commit_callbacks)
     message = Message.objects.get()
     assert message.current_status == Status.DELIVERED
@@ -87,9 +100,15 @@ def test_unknown_status_is_kept_and_flags_review(transitions, django_capture_on_
 
 
 def test_raw_request_is_stored_with_its_events(django_capture_on_commit_callbacks):
-    raw = RawRequest(provider="twilio", method="POST", path="/webhooks/twilio/status/",
-                     body=b"MessageSid=SM1&MessageStatus=sent\xff", headers={"X-Twilio-Signature": "x"},
-                     content_type="application/x-www-form-urlencoded", account="AC1")
+    raw = RawRequest(
+        provider="twilio",
+        method="POST",
+        path="/webhooks/twilio/status/",
+        body=b"MessageSid=SM1&MessageStatus=sent\xff",
+        headers={"X-Twilio-Signature": "x"},
+        content_type="application/x-www-form-urlencoded",
+        account="AC1",
+    )
     result = run([Event(status=Status.SENT)], django_capture_on_commit_callbacks, raw)
     stored = RawWebhook.objects.get()
     assert stored.body.endswith("sent\\xff")  # undecodable bytes kept, escaped
@@ -117,8 +136,13 @@ def test_unparsed_request_is_kept_for_review():
 
 def test_register_outbound_after_callbacks_keeps_their_status(django_capture_on_commit_callbacks):
     run([Event(status=Status.DELIVERED)], django_capture_on_commit_callbacks)
-    message = register_outbound(provider="twilio", provider_message_id=SID, to="+447700900123",
-                                template_key="otp_login", product_reference="login:8812")
+    message = register_outbound(
+        provider="twilio",
+        provider_message_id=SID,
+        to="+447700900123",
+        template_key="otp_login",
+        product_reference="login:8812",
+    )
     assert message.current_status == Status.DELIVERED
     assert (message.template_key, message.destination_country) == ("otp_login", "GB")
     assert Message.objects.for_recipient("07700 900123", "GB").get() == message
@@ -126,14 +150,22 @@ def test_register_outbound_after_callbacks_keeps_their_status(django_capture_on_
 
 def test_register_outbound_then_callbacks(transitions, django_capture_on_commit_callbacks):
     register_outbound(provider="twilio", provider_message_id=SID, to="+15558675310")
-    run([Event(status=Status.SENT), Event(status=Status.DELIVERED)], django_capture_on_commit_callbacks)
+    run(
+        [Event(status=Status.SENT), Event(status=Status.DELIVERED)],
+        django_capture_on_commit_callbacks,
+    )
     assert Message.objects.get().current_status == Status.DELIVERED
     assert transitions == [("accepted", "sent", "sent"), ("sent", "delivered", "delivered")]
 
 
 def test_distinct_reports_with_same_status_are_distinct_events(django_capture_on_commit_callbacks):
-    run([Event(status=Status.UNDELIVERED, error_code="30003"),
-         Event(status=Status.UNDELIVERED, error_code="30005")], django_capture_on_commit_callbacks)
+    run(
+        [
+            Event(status=Status.UNDELIVERED, error_code="30003"),
+            Event(status=Status.UNDELIVERED, error_code="30005"),
+        ],
+        django_capture_on_commit_callbacks,
+    )
     assert MessageEvent.objects.count() == 2
     # The precedence tie-break picks the same deciding event whatever the arrival order.
     assert Message.objects.get().error_code == "30005"

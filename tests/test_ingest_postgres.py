@@ -65,20 +65,24 @@ def test_same_event_from_eight_threads_applies_once(signals):
 
 @pytest.mark.parametrize("attempt", range(5))
 def test_two_statuses_racing_end_in_the_precedence_result(signals, attempt):
-    race([lambda: ingest([Event(status=Status.SENT)]),
-          lambda: ingest([Event(status=Status.DELIVERED)])])
+    race(
+        [
+            lambda: ingest([Event(status=Status.SENT)]),
+            lambda: ingest([Event(status=Status.DELIVERED)]),
+        ]
+    )
     assert Message.objects.get().current_status == Status.DELIVERED
     assert MessageEvent.objects.count() == 2
     # sent may or may not win its race to be applied first; delivered always ends it.
-    assert signals in ([("accepted", "delivered")],
-                       [("accepted", "sent"), ("sent", "delivered")])
+    assert signals in ([("accepted", "delivered")], [("accepted", "sent"), ("sent", "delivered")])
 
 
 def test_many_messages_and_statuses_at_once_lose_nothing():
     statuses = [Status.SENT, Status.DELIVERED, Status.FAILED, Status.UNDELIVERED]
     targets = [
         (lambda sid=f"SM{i:032x}", s=s: ingest([Event(provider_message_id=sid, status=s)]))
-        for i in range(3) for s in statuses
+        for i in range(3)
+        for s in statuses
     ]
     race(targets)
     assert MessageEvent.objects.count() == 12
