@@ -82,7 +82,11 @@ SMS_DELIVERY = {
     "PROVIDERS": {
         "twilio": {
             "ACCOUNT_SID": env.str("TWILIO_ACCOUNT_SID", default=""),
-            "AUTH_TOKENS": env.list("TWILIO_AUTH_TOKEN", default=[]),
+            # Rotation: several tokens, comma-separated. The demo signs its simulated callbacks
+            # with a fixed token when none is set (DEBUG only).
+            "AUTH_TOKENS": env.list(
+                "TWILIO_AUTH_TOKEN", default=["demo-twilio-auth-token"] if DEBUG else []
+            ),
         },
     },
 }

@@ -79,3 +79,29 @@ def check_database(app_configs=None, **kwargs):
             id=Codes.NOT_POSTGRESQL,
         )
     ]
+
+
+@register(Tags.security)
+def check_providers(app_configs=None, **kwargs):
+    from providers.registry import PROVIDERS
+
+    errors = []
+    for name, options in app_settings.PROVIDERS.items():
+        if name not in PROVIDERS:
+            errors.append(
+                Error(
+                    f"SMS_DELIVERY['PROVIDERS'] names {name!r}, which is not a known provider.",
+                    hint=f"Known providers: {', '.join(sorted(PROVIDERS))}.",
+                    id=Codes.UNKNOWN_PROVIDER,
+                )
+            )
+            continue
+        for problem in PROVIDERS[name](options or {}).configuration_errors():
+            errors.append(
+                Error(
+                    f"SMS_DELIVERY['PROVIDERS'][{name!r}] {problem}.",
+                    hint=f"Set the {name} credentials (see the README section for {name}).",
+                    id=Codes.PROVIDER_SECRETS,
+                )
+            )
+    return errors

@@ -1,3 +1,17 @@
-"""Webhook URLs: ``path("webhooks/", include("delivery.urls"))``."""
+"""Webhook URLs: ``path("webhooks/", include("delivery.urls"))``.
 
-urlpatterns = []
+The trailing slash is optional: a provider configured without it must not be redirected (a
+redirect turns its POST into a GET and changes the URL it signed).
+"""
+
+from django.urls import re_path
+
+from .views import ProviderWebhookView
+
+app_name = "sms_delivery"
+
+urlpatterns = [
+    re_path(
+        r"^(?P<provider_name>[a-z0-9_-]+)/status/?$", ProviderWebhookView.as_view(), name="status"
+    ),
+]

@@ -1,0 +1,42 @@
+"""Counters for alerting on the webhook path, without writing to the delivery tables.
+
+Rejected and failed webhooks are counted in Django's cache (per provider, per hour) and
+announced through the ``webhook_rejected`` signal, so a project can forward them to its own
+monitoring (Prometheus, StatsD, Sentry…). ``sms_delivery_health`` reads the counters.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.cache import cache
+from django.dispatch import Signal
+from django.utils import timezone
+
+logger = logging.getLogger("delivery.webhooks")
+
+#: Sent when a webhook is refused or fails. kwargs: provider (str), reason (str: one of
+#: "signature_invalid", "malformed_payload", "payload_too_large", "storage_unavailable"),
+#: detail (str, never contains the body or phone numbers)
+webhook_rejected = Signal()
+
+_TTL = 7 * 24 * 3600
+
+
+def counter_key(reason: str, provider: str, hour: str | None = None) -> str:
+    hour = hour or timezone.now().strftime("%Y%m%d%H")
+    return f"sms_delivery:{reason}:{provider}:{hour}"
+
+
+def count_rejection(provider: str, reason: str, detail: str = "") -> None:
+    key = counter_key(reason, provider)
+    try:
+        cache.add(key, 0, _TTL)
+        cache.incr(key)
+    except Exception:  # noqa: BLE001 - a broken cache must not turn a 403 into a 500
+        logger.exception("could not count %s for %s", reason, provider)
+    webhook_rejected.send(sender=None, provider=provider, reason=reason, detail=detail)
+
+
+def rejections(reason: str, provider: str, hour: str | None = None) -> int:
+    return cache.get(counter_key(reason, provider, hour), 0)

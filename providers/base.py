@@ -1,0 +1,111 @@
+"""What every provider adapter implements, and the request it works on.
+
+An adapter verifies a request the provider's own way, parses it into normalized events and maps
+statuses and error codes. It never touches the database: the generic webhook view stores what
+it returns through the ingest service.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, ClassVar
+from urllib.parse import parse_qsl
+
+from django.http import QueryDict
+
+from delivery.events import NormalizedEvent
+from delivery.exceptions import MalformedPayload
+from delivery.lifecycle import Status
+
+from .errors import ErrorCatalogue
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """A provider's HTTP request, read before anything parsed it."""
+
+    method: str
+    url: str  #: the public URL the provider called (what it signed)
+    path: str  #: path and query string as received
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)  #: HTTP header names, as sent
+    query: QueryDict = field(default_factory=QueryDict)
+
+    @cached_property
+    def _lower_headers(self) -> dict[str, str]:
+        return {name.lower(): value for name, value in self.headers.items()}
+
+    def header(self, name: str, default: str = "") -> str:
+        return self._lower_headers.get(name.lower(), default)
+
+    @property
+    def content_type(self) -> str:
+        return self.header("Content-Type").split(";")[0].strip().lower()
+
+    @cached_property
+    def text(self) -> str:
+        """The body as text, bytes that are not UTF-8 replaced (as Django's ``request.POST``)."""
+        return self.body.decode("utf-8", errors="replace")
+
+    def require_utf8(self) -> None:
+        """Raise MalformedPayload if the body, or a %-escape in a form body, is not UTF-8."""
+        try:
+            text = self.body.decode("utf-8")
+            if self.content_type == "application/x-www-form-urlencoded":
+                parse_qsl(text, keep_blank_values=True, errors="strict")
+        except UnicodeDecodeError as exc:
+            raise MalformedPayload(f"Body is not valid UTF-8: {exc.reason}.") from exc
+
+    @cached_property
+    def form(self) -> QueryDict:
+        """Form fields from the body (POST) or the query string (GET)."""
+        if self.method == "GET":
+            return self.query
+        return QueryDict(self.text, encoding="utf-8")
+
+    @cached_property
+    def json(self) -> Any:
+        try:
+            return json.loads(self.text)
+        except ValueError as exc:
+            raise MalformedPayload(f"Body is not valid JSON: {exc.msg}.") from exc
+
+
+class BaseProvider:
+    """One provider's webhooks. Subclasses set the class attributes and implement the methods."""
+
+    name: ClassVar[str]
+    #: The provider's status words (lower case) -> canonical status. Unknown words map to UNKNOWN.
+    statuses: ClassVar[dict[str, Status]]
+    errors: ClassVar[ErrorCatalogue]
+
+    def __init__(self, options: dict[str, Any] | None = None):
+        self.options = options or {}
+
+    def secrets(self, key: str) -> list[str]:
+        """A secret option as a list: a string, a comma-separated string, or a list."""
+        value = self.options.get(key) or []
+        if isinstance(value, str):
+            value = value.split(",")
+        return [item.strip() for item in value if item and item.strip()]
+
+    def map_status(self, raw_status: str) -> Status:
+        return self.statuses.get(raw_status.strip().lower(), Status.UNKNOWN)
+
+    def account(self, request: WebhookRequest) -> str:
+        """The provider account the request claims to come from (unverified until verify())."""
+        return ""
+
+    def verify(self, request: WebhookRequest) -> None:
+        """Raise :class:`~delivery.exceptions.SignatureInvalid` unless the provider sent this."""
+        raise NotImplementedError
+
+    def parse(self, request: WebhookRequest) -> list[NormalizedEvent]:
+        """Normalized events of a verified request; raise MalformedPayload if there are none."""
+        raise NotImplementedError
+
+    def configuration_errors(self) -> list[str]:
+        """Problems with this provider's settings, for the system checks (empty: all fine)."""
+        return []

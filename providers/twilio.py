@@ -1,0 +1,171 @@
+"""Twilio Programmable Messaging status callbacks (SMS, MMS, WhatsApp).
+
+Verified with the ``twilio`` SDK's ``RequestValidator`` over the exact URL Twilio called, and
+mapped from ``MessageStatus`` to the canonical lifecycle. Sources:
+https://www.twilio.com/docs/messaging/guides/track-outbound-message-status,
+https://www.twilio.com/docs/messaging/api/message-resource#message-status-values,
+https://www.twilio.com/docs/usage/webhooks/webhooks-security (see ../shared/providers.md §1).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from twilio.request_validator import (
+    SIGNATURE_HEADER,
+    SIGNATURE_SETTINGS_HEADER,
+    RequestValidator,
+    get_signature_algorithm,
+)
+
+from delivery.events import NormalizedEvent
+from delivery.exceptions import MalformedPayload, SignatureInvalid
+from delivery.lifecycle import Status
+
+from .base import BaseProvider, WebhookRequest
+from .twilio_errors import TWILIO_ERRORS
+
+logger = logging.getLogger(__name__)
+
+
+def parse_raw_dlr_done_date(value: str) -> datetime | None:
+    """``RawDlrDoneDate`` (``YYMMDDhhmm``, the carrier's DLR "done date") as an aware datetime.
+
+    Twilio passes it through from the carrier without a zone, and says the offset varies
+    between carriers; we read it as UTC and treat it as an untrusted hint. A malformed value
+    gives ``None`` (it stays in the raw payload).
+    """
+    try:
+        return datetime.strptime(value, "%y%m%d%H%M").replace(tzinfo=UTC)
+    except (TypeError, ValueError):
+        return None
+
+
+class TwilioProvider(BaseProvider):
+    """Twilio status callbacks at ``/webhooks/twilio/status/``.
+
+    Options (``SMS_DELIVERY["PROVIDERS"]["twilio"]``): ``ACCOUNT_SID``; ``AUTH_TOKENS`` (one or
+    several, for rotation); ``SUBACCOUNTS`` (``{"AC…": ["token", …]}``, tokens of subaccounts,
+    chosen by the callback's ``AccountSid``); ``SHARED_KEYS`` (``{"key id": "secret"}``, for
+    webhooks signed with a SharedKey, announced by ``X-Twilio-Webhooks-Signature-Settings``).
+    """
+
+    name = "twilio"
+    # MessageStatus -> canonical. Twilio documents exactly these 13 values (message-resource).
+    statuses = {
+        "accepted": Status.ACCEPTED,  # Messaging Service picked no sender yet
+        "scheduled": Status.ACCEPTED,  # scheduled for later
+        "queued": Status.ACCEPTED,  # queued at Twilio
+        "sending": Status.ACCEPTED,  # being dispatched to the carrier, not yet accepted by it
+        "sent": Status.SENT,  # the nearest upstream carrier accepted it
+        "delivered": Status.DELIVERED,  # carrier or handset confirmed delivery
+        "read": Status.READ,  # WhatsApp / RCS read receipt
+        "undelivered": Status.UNDELIVERED,  # the carrier's receipt says not delivered
+        "failed": Status.FAILED,  # Twilio could not send it
+        "canceled": Status.FAILED,  # a scheduled message was canceled before sending
+        # "partially_delivered" is deprecated and "receiving"/"received" describe inbound
+        # messages: none belongs in an outbound status callback, so they map to UNKNOWN and
+        # the message lands in the review queue.
+    }
+    errors = TWILIO_ERRORS
+
+    def account(self, request: WebhookRequest) -> str:
+        try:
+            return str(self._params(request).get("AccountSid", ""))
+        except MalformedPayload:
+            return ""
+
+    # -- authenticity ---------------------------------------------------------------------
+
+    def verify(self, request: WebhookRequest) -> None:
+        signature = request.header(SIGNATURE_HEADER)
+        if not signature:
+            raise SignatureInvalid("Missing X-Twilio-Signature header.")
+        settings_header = request.header(SIGNATURE_SETTINGS_HEADER)
+        algorithm = get_signature_algorithm(settings_header)
+        secrets = self._shared_key(settings_header) if settings_header else self._tokens(request)
+        if not secrets:
+            raise SignatureInvalid("No Twilio credential configured for this request.")
+        # JSON bodies are signed as URL (with ?bodySHA256=…) + nothing; the SDK checks the hash
+        # when it is given the body as a string. Form bodies are signed as URL + sorted params.
+        params = request.text if request.content_type == "application/json" else request.form
+        if not any(
+            RequestValidator(secret).validate(request.url, params, signature, algorithm)
+            for secret in secrets
+        ):
+            raise SignatureInvalid("X-Twilio-Signature does not match.")
+
+    def _tokens(self, request: WebhookRequest) -> list[str]:
+        account = self.account(request)
+        subaccounts = self.options.get("SUBACCOUNTS") or {}
+        if account in subaccounts:
+            tokens = subaccounts[account]
+            return [tokens] if isinstance(tokens, str) else list(tokens)
+        return self.secrets("AUTH_TOKENS")
+
+    def _shared_key(self, settings_header: str) -> list[str]:
+        key_id = ""
+        for part in settings_header.split(","):
+            name, _, value = part.partition("=")
+            if name.strip() == "key":
+                key_id = value.strip()
+        secret = (self.options.get("SHARED_KEYS") or {}).get(key_id)
+        return [secret] if secret else []
+
+    # -- parsing --------------------------------------------------------------------------
+
+    def _params(self, request: WebhookRequest):
+        if request.content_type == "application/json":
+            data = request.json
+            if not isinstance(data, dict):
+                raise MalformedPayload("JSON body is not an object.")
+            return data
+        return request.form
+
+    def parse(self, request: WebhookRequest) -> list[NormalizedEvent]:
+        request.require_utf8()
+        params = self._params(request)
+        sid = params.get("MessageSid") or params.get("SmsSid")
+        if not sid:
+            raise MalformedPayload("MessageSid is missing.")
+        raw_status = params.get("MessageStatus") or params.get("SmsStatus")
+        if not raw_status:
+            raise MalformedPayload("MessageStatus is missing.")
+        error_code = "" if params.get("ErrorCode", "") in ("", "0") else str(params["ErrorCode"])
+        to = params.get("ChannelToAddress") or params.get("To", "")
+        return [
+            NormalizedEvent(
+                provider=self.name,
+                provider_message_id=sid,
+                raw_status=raw_status,
+                status=self.map_status(raw_status),
+                provider_occurred_at=parse_raw_dlr_done_date(params.get("RawDlrDoneDate", "")),
+                error_code=error_code,
+                error_category=self.errors.category(error_code),
+                error_detail=params.get("ErrorMessage") or params.get("ChannelStatusMessage", ""),
+                recipient=to,
+                sender_identity=params.get("From") or params.get("MessagingServiceSid", ""),
+                segments=_int_or_none(params.get("NumSegments")),
+                raw_payload=_as_dict(params),
+            )
+        ]
+
+    def configuration_errors(self) -> list[str]:
+        if self.secrets("AUTH_TOKENS") or self.options.get("SUBACCOUNTS"):
+            return []
+        return ["has no AUTH_TOKENS; every Twilio callback would be rejected"]
+
+
+def _int_or_none(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _as_dict(params) -> dict:
+    """Every field as received (unknown ones included); repeated form fields become lists."""
+    if hasattr(params, "lists"):
+        return {key: values[0] if len(values) == 1 else values for key, values in params.lists()}
+    return dict(params)

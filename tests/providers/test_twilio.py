@@ -1,0 +1,300 @@
+"""Twilio status callbacks end to end, signed by the twilio SDK as Twilio signs them."""
+
+import json
+from datetime import UTC, datetime
+from hashlib import sha256
+from urllib.parse import urlencode
+
+import pytest
+from django.db import OperationalError
+from twilio.request_validator import RequestValidator
+
+from delivery.lifecycle import ErrorCategory, Status
+from delivery.metrics import rejections
+from delivery.models import Message, MessageEvent, RawWebhook
+from providers.twilio import TwilioProvider, parse_raw_dlr_done_date
+from tests.fixtures import twilio as payloads
+from tests.webhook_cases import WebhookSecurityCases
+
+pytestmark = [pytest.mark.twilio, pytest.mark.django_db]
+
+PATH = "/webhooks/twilio/status/"
+URL = "http://testserver" + PATH
+TOKEN = "12345"
+FORM = "application/x-www-form-urlencoded"
+
+
+def sign(params, url=URL, secret=TOKEN, algorithm=None):
+    return RequestValidator(secret).compute_signature(url, params, algorithm)
+
+
+def post(client, params, url=URL, path=PATH, secret=TOKEN, **headers):
+    signature = sign(params, url, secret)
+    return client.post(
+        path,
+        urlencode(params),
+        content_type=FORM,
+        headers={"X-Twilio-Signature": signature, **headers},
+    )
+
+
+class TestTwilioSecurity(WebhookSecurityCases):
+    provider_name = "twilio"
+
+    def valid_payload(self):
+        return payloads.DELIVERED
+
+    def post_signed(self, client, payload, secret=TOKEN):
+        return post(client, payload, secret=secret)
+
+    def post_unsigned(self, client, payload):
+        return client.post(PATH, urlencode(payload), content_type=FORM)
+
+
+def test_every_rotated_token_verifies_and_a_wrong_one_does_not(client):
+    assert post(client, payloads.SENT, secret="12345").status_code == 200
+    assert post(client, payloads.DELIVERED, secret="rotated-token-67890").status_code == 200
+    assert post(client, payloads.UNDELIVERED_30003, secret="old-token").status_code == 403
+    assert MessageEvent.objects.count() == 2
+
+
+def test_subaccount_callbacks_use_the_subaccount_token(client, settings):
+    sub = "AC11111111111111111111111111111111"
+    settings.SMS_DELIVERY["PROVIDERS"]["twilio"] = {
+        **settings.SMS_DELIVERY["PROVIDERS"]["twilio"],
+        "SUBACCOUNTS": {sub: ["sub-token"]},
+    }
+    payload = payloads.callback("sent", AccountSid=sub)
+    assert post(client, payload, secret="sub-token").status_code == 200
+    assert post(client, payloads.callback("delivered", AccountSid=sub)).status_code == 403
+    assert RawWebhook.objects.get().account == sub
+
+
+def test_shared_key_hmac_sha256_signatures(client, settings):
+    settings.SMS_DELIVERY["PROVIDERS"]["twilio"] = {
+        **settings.SMS_DELIVERY["PROVIDERS"]["twilio"],
+        "SHARED_KEYS": {"webhooks_sharedkey_1": "shared-secret"},
+    }
+    header = "key=webhooks_sharedkey_1,algorithm=HMAC_SHA256"
+    signature = sign(payloads.DELIVERED, secret="shared-secret", algorithm="HMAC_SHA256")
+    response = client.post(
+        PATH,
+        urlencode(payloads.DELIVERED),
+        content_type=FORM,
+        headers={"X-Twilio-Signature": signature, "X-Twilio-Webhooks-Signature-Settings": header},
+    )
+    assert response.status_code == 200
+    # The auth token is not accepted in place of the shared key, nor an unknown key id.
+    for secret, key in [(TOKEN, "webhooks_sharedkey_1"), ("shared-secret", "other")]:
+        response = client.post(
+            PATH,
+            urlencode(payloads.SENT),
+            content_type=FORM,
+            headers={
+                "X-Twilio-Signature": sign(payloads.SENT, secret=secret, algorithm="HMAC_SHA256"),
+                "X-Twilio-Webhooks-Signature-Settings": f"key={key},algorithm=HMAC_SHA256",
+            },
+        )
+        assert response.status_code == 403
+
+
+def test_signature_for_another_url_is_rejected_and_counted(client):
+    before = rejections("signature_invalid", "twilio")
+    response = post(client, payloads.SENT, url="http://testserver/other/")
+    assert response.status_code == 403
+    assert rejections("signature_invalid", "twilio") == before + 1
+    assert not RawWebhook.objects.exists()
+
+
+def test_query_string_is_part_of_the_signed_url(client):
+    path = PATH + "?tenant=acme&flow=otp"
+    assert post(client, payloads.SENT, url="http://testserver" + path, path=path).status_code == 200
+    assert post(client, payloads.DELIVERED, url=URL, path=path).status_code == 403
+
+
+def test_base_url_behind_a_tls_proxy_with_explicit_port(client, settings):
+    settings.SMS_DELIVERY["WEBHOOK_BASE_URL"] = "https://hooks.example.com"
+    public = "https://hooks.example.com" + PATH
+    assert post(client, payloads.SENT, url=public).status_code == 200
+    # Twilio keeps an explicit port for SMS callbacks over HTTPS; the SDK accepts both forms.
+    assert (
+        post(client, payloads.DELIVERED, url="https://hooks.example.com:443" + PATH).status_code
+        == 200
+    )
+    assert post(client, payloads.UNDELIVERED_30003, url=URL).status_code == 403
+
+
+def test_forwarded_headers_when_django_is_told_to_trust_them(client, settings):
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.USE_X_FORWARDED_HOST = True
+    settings.ALLOWED_HOSTS = ["hooks.example.com", "testserver"]
+    response = post(
+        client,
+        payloads.SENT,
+        url="https://hooks.example.com" + PATH,
+        **{"X-Forwarded-Proto": "https", "X-Forwarded-Host": "hooks.example.com"},
+    )
+    assert response.status_code == 200
+
+
+def test_json_body_signed_with_body_sha256(client):
+    body = json.dumps(payloads.DELIVERED)
+    path = f"{PATH}?bodySHA256={sha256(body.encode()).hexdigest()}"
+    signature = sign({}, url="http://testserver" + path)
+    headers = {"X-Twilio-Signature": signature}
+    assert (
+        client.post(path, body, content_type="application/json", headers=headers).status_code == 200
+    )
+    tampered = body.replace("delivered", "failed")
+    response = client.post(path, tampered, content_type="application/json", headers=headers)
+    assert response.status_code == 403
+
+
+STATUS_TABLE = {
+    "accepted": Status.ACCEPTED,
+    "scheduled": Status.ACCEPTED,
+    "queued": Status.ACCEPTED,
+    "sending": Status.ACCEPTED,
+    "sent": Status.SENT,
+    "delivered": Status.DELIVERED,
+    "read": Status.READ,
+    "undelivered": Status.UNDELIVERED,
+    "failed": Status.FAILED,
+    "canceled": Status.FAILED,
+    "partially_delivered": Status.UNKNOWN,
+    "receiving": Status.UNKNOWN,
+    "received": Status.UNKNOWN,
+    "teleported": Status.UNKNOWN,  # a status Twilio might add tomorrow
+}
+
+
+@pytest.mark.parametrize("raw, expected", STATUS_TABLE.items())
+def test_every_documented_status_maps(client, raw, expected):
+    assert post(client, payloads.callback(raw)).status_code == 200
+    event = MessageEvent.objects.get()
+    assert (event.raw_status, event.status) == (raw, expected)
+    assert Message.objects.get().needs_review == (expected == Status.UNKNOWN)
+
+
+def test_sms_status_is_the_fallback_for_message_status(client):
+    payload = {k: v for k, v in payloads.SENT.items() if k != "MessageStatus"}
+    assert post(client, payload).status_code == 200
+    assert MessageEvent.objects.get().status == Status.SENT
+
+
+def test_duplicates_are_stored_once(client):
+    for _ in range(3):
+        response = post(client, payloads.DELIVERED, **{"I-Twilio-Idempotency-Token": "tok-1"})
+        assert response.status_code == 200
+    event = MessageEvent.objects.get()
+    assert event.duplicate_count == 2
+    assert RawWebhook.objects.count() == 3  # every receipt is evidence
+    assert RawWebhook.objects.first().headers["I-Twilio-Idempotency-Token"] == "tok-1"
+
+
+def test_out_of_order_sent_after_delivered(client):
+    post(client, payloads.DELIVERED)
+    post(client, payloads.SENT)
+    message = Message.objects.get()
+    assert message.current_status == Status.DELIVERED
+    assert message.delivered_at == datetime(2026, 11, 22, 14, 37, tzinfo=UTC)
+    assert [e.applied for e in MessageEvent.objects.timeline(message)] == [True, False]
+
+
+def test_callback_before_the_message_exists_fills_in_the_summary(client):
+    assert post(client, payloads.FAILED_30001).status_code == 200
+    message = Message.objects.get()
+    assert message.provider_message_id == payloads.FAILED_30001["MessageSid"]
+    assert (message.current_status, message.error_code) == (Status.FAILED, "30001")
+    assert message.error_category == ErrorCategory.PROVIDER_OUTAGE
+    assert (message.destination_country, message.segments) == ("US", 1)
+    assert message.sender_identity == "+15017122661"
+    assert Message.objects.for_recipient("(555) 867-5310", "US").get() == message
+
+
+def test_error_code_and_carrier_time_are_kept(client):
+    post(client, payloads.UNDELIVERED_30003)
+    event = MessageEvent.objects.get()
+    assert (event.error_code, event.error_category) == ("30003", ErrorCategory.UNREACHABLE_HANDSET)
+    assert event.provider_occurred_at == datetime(2026, 11, 22, 14, 37, tzinfo=UTC)
+
+
+def test_unknown_fields_are_kept_and_do_not_break_parsing(client):
+    payload = payloads.callback("sent", BrandNewField="42", RawDlrDoneDate="not-a-date")
+    assert post(client, payload).status_code == 200
+    event = MessageEvent.objects.get()
+    assert event.raw_payload["BrandNewField"] == "42"
+    assert event.provider_occurred_at is None
+
+
+def test_whatsapp_read_and_window_error(client):
+    post(client, payloads.WHATSAPP_FAILED_63016)
+    post(client, payloads.WHATSAPP_READ)
+    message = Message.objects.get()
+    assert message.sender_identity == "whatsapp:+14155238886"
+    assert message.current_status == Status.READ
+    failed = MessageEvent.objects.get(status=Status.FAILED)
+    assert failed.error_category == ErrorCategory.CHANNEL_POLICY
+    assert failed.error_detail.startswith("Failed to send freeform message")
+    assert message.recipient == "+15558675310"
+
+
+def test_signed_but_no_message_sid_is_400_and_kept_for_review(client):
+    payload = {k: v for k, v in payloads.SENT.items() if k not in ("MessageSid", "SmsSid")}
+    response = post(client, payload)
+    assert response.status_code == 400
+    assert "MessageSid" in response.json()["detail"]
+    assert RawWebhook.objects.get().parse_error == "MessageSid is missing."
+    assert not MessageEvent.objects.exists()
+
+
+def test_signed_but_badly_encoded_is_400_and_kept_for_review(client):
+    body = urlencode(payloads.SENT) + "&Body=%FF%FE"
+    from django.http import QueryDict
+
+    signature = sign(QueryDict(body))  # what Twilio signed, as Django decodes it
+    response = client.post(PATH, body, content_type=FORM, headers={"X-Twilio-Signature": signature})
+    assert response.status_code == 400
+    assert "UTF-8" in RawWebhook.objects.get().parse_error
+    assert "%FF%FE" in RawWebhook.objects.get().body
+
+
+def test_oversized_body_is_413_and_writes_nothing(client, settings):
+    settings.SMS_DELIVERY["MAX_BODY_BYTES"] = 1024
+    response = post(client, payloads.callback("sent", Padding="x" * 2000))
+    assert response.status_code == 413
+    assert not RawWebhook.objects.exists()
+
+
+def test_database_down_is_503_and_nothing_partial(client, monkeypatch):
+    def down(*args, **kwargs):
+        raise OperationalError("could not connect to server")
+
+    monkeypatch.setattr("delivery.ingest._fold_into_summary", down)
+    response = post(client, payloads.DELIVERED)
+    assert response.status_code == 503
+    assert not RawWebhook.objects.exists() and not MessageEvent.objects.exists()
+
+
+def test_head_probe_and_missing_trailing_slash(client):
+    assert client.head(PATH).status_code == 200
+    no_slash = PATH.rstrip("/")
+    response = post(client, payloads.SENT, url="http://testserver" + no_slash, path=no_slash)
+    assert response.status_code == 200
+
+
+def test_success_response_shape(client):
+    assert post(client, payloads.SENT).json() == {"success": True, "processed": 1, "new": 1}
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [("2611221437", datetime(2026, 11, 22, 14, 37, tzinfo=UTC)), ("", None), ("26132500", None)],
+)
+def test_raw_dlr_done_date(value, expected):
+    assert parse_raw_dlr_done_date(value) == expected
+
+
+def test_configuration_errors_name_the_missing_token():
+    assert TwilioProvider({}).configuration_errors()
+    assert TwilioProvider({"AUTH_TOKENS": "a,b"}).configuration_errors() == []
