@@ -24,6 +24,7 @@ INSTALLED_APPS = [
     "delivery",
     "providers",
     "support_console",
+    "config",  # the demo project's own command: demo_setup
 ]
 
 MIDDLEWARE = [
@@ -84,9 +85,8 @@ SMS_DELIVERY = {
             "ACCOUNT_SID": env.str("TWILIO_ACCOUNT_SID", default=""),
             # Rotation: several tokens, comma-separated. The demo signs its simulated callbacks
             # with a fixed token when none is set (DEBUG only).
-            "AUTH_TOKENS": env.list(
-                "TWILIO_AUTH_TOKEN", default=["demo-twilio-auth-token"] if DEBUG else []
-            ),
+            "AUTH_TOKENS": env.list("TWILIO_AUTH_TOKEN", default=[])
+            or (["demo-twilio-auth-token"] if DEBUG else []),
         },
     },
 }

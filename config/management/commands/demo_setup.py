@@ -1,0 +1,39 @@
+"""Demo only: load realistic demo data and create the demo users (idempotent)."""
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from support_console.groups import AGENT, LEAD
+
+# Local demo credentials, printed on purpose; the demo runs with DEBUG on 127.0.0.1 only.
+USERS = [
+    ("admin", "demo-admin-password", None, True),
+    ("lead", "demo-lead-password", LEAD, False),
+    ("agent", "demo-agent-password", AGENT, False),
+]
+
+
+class Command(BaseCommand):
+    help = "Load demo messages and create the demo users (admin, support lead, support agent)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--messages", type=int, default=300)
+
+    def handle(self, *args, messages, **options):
+        call_command("sms_delivery_seed", messages=messages, stdout=self.stdout)
+        User = get_user_model()  # noqa: N806
+        for username, password, group, superuser in USERS:
+            user, created = User.objects.get_or_create(
+                username=username, defaults={"is_staff": True, "is_superuser": superuser}
+            )
+            if created:
+                user.set_password(password)
+                user.save()
+            if group:
+                user.groups.add(Group.objects.get(name=group))
+        self.stdout.write(self.style.SUCCESS("\nDemo ready: http://127.0.0.1:8000/admin/"))
+        for username, password, group, _ in USERS:
+            role = group or "superuser"
+            self.stdout.write(f"  {role:<14} username {username:<6} password {password}")

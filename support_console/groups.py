@@ -1,0 +1,33 @@
+"""The two support roles, created (or completed) after every ``migrate``.
+
+"Support agent": browse messages and timelines, numbers masked.
+"Support lead": also reveal numbers and read raw provider payloads (both audited).
+"""
+
+from django.contrib.auth.models import Group, Permission
+
+AGENT = "Support agent"
+LEAD = "Support lead"
+
+AGENT_PERMISSIONS = [
+    ("delivery", "view_message"),
+    ("delivery", "view_messageevent"),
+]
+LEAD_PERMISSIONS = [
+    *AGENT_PERMISSIONS,
+    ("delivery", "reveal_recipient"),
+    ("delivery", "view_raw_payload"),
+    ("delivery", "view_rawwebhook"),
+]
+
+
+def ensure_groups(**kwargs) -> None:
+    """Create the groups and add any missing permission; never removes what an admin added."""
+    for name, wanted in [(AGENT, AGENT_PERMISSIONS), (LEAD, LEAD_PERMISSIONS)]:
+        group, _ = Group.objects.get_or_create(name=name)
+        for app_label, codename in wanted:
+            permission = Permission.objects.filter(
+                content_type__app_label=app_label, codename=codename
+            ).first()
+            if permission:  # absent only while the delivery app is not migrated yet
+                group.permissions.add(permission)

@@ -1,0 +1,69 @@
+"""System checks return exact, stable messages for each misconfiguration."""
+
+from django.core.checks import Error, Warning
+
+from delivery.checks import Codes, check_database, check_keys, check_providers
+
+
+def ids(messages):
+    return [m.id for m in messages]
+
+
+def test_a_correct_configuration_passes():
+    assert check_keys() == [] and check_providers() == []
+
+
+def test_missing_keys_are_errors_without_debug(settings):
+    settings.SMS_DELIVERY = {"PROVIDERS": {}}
+    assert ids(check_keys()) == [Codes.NO_HASH_KEY, Codes.NO_ENCRYPTION_KEYS]
+    assert all(isinstance(m, Error) and m.hint for m in check_keys())
+
+
+def test_keys_are_derived_with_debug(settings):
+    settings.SMS_DELIVERY = {}
+    settings.DEBUG = True
+    assert check_keys() == []
+
+
+def test_skipping_verification_is_an_error_without_debug(settings):
+    settings.SMS_DELIVERY = {**settings.SMS_DELIVERY, "SKIP_SIGNATURE_VERIFICATION": True}
+    assert check_keys() == [
+        Error(
+            "SMS_DELIVERY['SKIP_SIGNATURE_VERIFICATION'] is on with DEBUG=False: anyone could "
+            "forge delivery reports.",
+            hint="Remove the setting. It exists for local development only.",
+            id="sms_delivery.E004",
+        )
+    ]
+    settings.DEBUG = True
+    assert check_keys() == []
+
+
+def test_plain_http_base_url_warns(settings):
+    settings.SMS_DELIVERY = {
+        **settings.SMS_DELIVERY,
+        "WEBHOOK_BASE_URL": "http://hooks.example.com",
+    }
+    [message] = check_keys()
+    assert isinstance(message, Warning) and message.id == Codes.BASE_URL_NOT_HTTPS
+
+
+def test_provider_without_tokens_and_unknown_provider(settings):
+    settings.SMS_DELIVERY = {
+        **settings.SMS_DELIVERY,
+        "PROVIDERS": {"twilio": {}, "carrier-pigeon": {}},
+    }
+    assert check_providers() == [
+        Error(
+            "SMS_DELIVERY['PROVIDERS']['twilio'] has no AUTH_TOKENS; every Twilio callback would "
+            "be rejected.",
+            hint="Set the twilio credentials (see the README section for twilio).",
+            id="sms_delivery.E001",
+        ),
+        Error(
+            "SMS_DELIVERY['PROVIDERS'] names 'carrier-pigeon', which is not a known provider.",
+            hint="Known providers: twilio.",
+            id="sms_delivery.E005",
+        ),
+    ]
+

@@ -1,0 +1,60 @@
+"""Phone numbers: normalization, keyed hashing, encryption with rotation, location."""
+
+import pytest
+from django.db import connection
+
+from delivery import recipients
+
+
+@pytest.mark.parametrize(
+    "raw, region, expected",
+    [
+        ("+1 (415) 555-0100", None, "+14155550100"),
+        ("415.555.0100", "US", "+14155550100"),
+        ("0044 7700 900123", None, "+447700900123"),
+        ("07700 900123", "GB", "+447700900123"),
+        ("whatsapp:+4915123456789", None, "+4915123456789"),
+        ("not a number", "US", None),
+        ("", "US", None),
+        ("12", "US", None),
+    ],
+)
+def test_to_e164(raw, region, expected):
+    assert recipients.to_e164(raw, region) == expected
+
+
+def test_hash_is_keyed(settings):
+    first = recipients.recipient_hash("+14155550100")
+    settings.SMS_DELIVERY = {**settings.SMS_DELIVERY, "HASH_KEY": "another-key"}
+    assert recipients.recipient_hash("+14155550100") != first
+    assert len(first) == 64
+
+
+def test_encryption_rotation(settings):
+    token = recipients.encrypt("+14155550100")
+    assert "4155550100" not in token
+    settings.SMS_DELIVERY = {
+        **settings.SMS_DELIVERY,
+        "ENCRYPTION_KEYS": ["new-key", "test-encryption-key"],
+    }
+    assert recipients.decrypt(token) == "+14155550100"  # old key still decrypts
+    assert recipients.decrypt(recipients.encrypt("+1")) == "+1"
+    settings.SMS_DELIVERY = {**settings.SMS_DELIVERY, "ENCRYPTION_KEYS": ["new-key"]}
+    assert recipients.decrypt(token) == ""  # rotated out: unreadable, not an exception
+
+
+def test_locate_gives_country_and_zones():
+    assert recipients.locate("+4915123456789") == recipients.Location("DE", ("Europe/Berlin",))
+    us = recipients.locate("+14155550100")
+    assert us.country == "US"
+    australia = recipients.locate("+61412345678")
+    assert australia.country == "AU" and len(australia.time_zones) > 1  # several zones
+
+
+def test_the_sqlite_check_is_quiet_under_debug(settings):
+    from delivery.checks import check_database
+
+    settings.DEBUG = True
+    assert check_database() == []
+    settings.DEBUG = False
+    assert bool(check_database()) == (connection.vendor != "postgresql")
