@@ -2,7 +2,7 @@
 
 from django.core.checks import Error, Warning
 
-from delivery.checks import Codes, check_database, check_keys, check_providers
+from delivery.checks import Codes, check_keys, check_providers
 
 
 def ids(messages):
@@ -66,4 +66,3 @@ def test_provider_without_tokens_and_unknown_provider(settings):
             id="sms_delivery.E005",
         ),
     ]
-

@@ -1,0 +1,130 @@
+"""Post realistic, signed Twilio status callbacks to a running server: duplicated and shuffled.
+
+Watch the support console fill up, or check a deployment end to end::
+
+    python manage.py sms_delivery_simulate --url http://127.0.0.1:8000 --messages 20
+
+Callbacks are signed with the twilio SDK, with the first configured Twilio auth token unless
+``--auth-token`` is given, for the URL they are posted to (``--url`` + ``--path``). Message ids
+derive from ``--seed``, so running it again only delivers duplicates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from urllib.parse import urlencode
+
+import phonenumbers
+from django.core.management.base import BaseCommand, CommandError
+from twilio.request_validator import RequestValidator
+
+from delivery.conf import app_settings
+
+#: Outcomes and the MessageStatus sequence Twilio sends for each (weights sum to 100).
+SCENARIOS = [
+    (55, "sms", [("sent", ""), ("delivered", "")]),
+    (8, "sms", [("sent", ""), ("undelivered", "30003")]),
+    (6, "sms", [("sent", ""), ("undelivered", "30007")]),
+    (4, "sms", [("failed", "30001")]),
+    (3, "sms", [("failed", "30034")]),
+    (8, "sms", [("sent", "")]),  # no receipt ever comes
+    (14, "whatsapp", [("sent", ""), ("delivered", ""), ("read", "")]),
+    (2, "whatsapp", [("failed", "63016")]),
+]
+REGIONS = ["US", "GB", "DE", "FR", "IN", "BR", "AU", "MX", "CA"]
+
+
+def _recipient(rnd: random.Random) -> str:
+    example = phonenumbers.example_number_for_type(
+        rnd.choice(REGIONS), phonenumbers.PhoneNumberType.MOBILE
+    )
+    return phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+
+
+def build_callbacks(messages: int, seed: int, account_sid: str) -> list[dict[str, str]]:
+    """Every callback of ``messages`` messages, with duplicates, in a shuffled order."""
+    rnd = random.Random(seed)
+    weights = [weight for weight, _, _ in SCENARIOS]
+    callbacks = []
+    for index in range(messages):
+        _, channel, steps = rnd.choices(SCENARIOS, weights)[0]
+        sid = "SM" + hashlib.sha256(f"simulate:{seed}:{index}".encode()).hexdigest()[:32]
+        to = _recipient(rnd)
+        sender = "whatsapp:+14155238886" if channel == "whatsapp" else "+15017122661"
+        for status, error in steps:
+            fields = {
+                "AccountSid": account_sid,
+                "ApiVersion": "2010-04-01",
+                "From": sender,
+                "MessageSid": sid,
+                "MessageStatus": status,
+                "SmsSid": sid,
+                "SmsStatus": status,
+                "To": f"whatsapp:{to}" if channel == "whatsapp" else to,
+            }
+            if channel == "whatsapp":
+                fields.update(ChannelPrefix="whatsapp", ChannelToAddress=to)
+            if error:
+                fields["ErrorCode"] = error
+            if status in ("delivered", "undelivered") and channel == "sms":
+                fields["RawDlrDoneDate"] = time.strftime("%y%m%d%H%M", time.gmtime())
+            callbacks.append(fields)
+    duplicates = rnd.sample(callbacks, k=len(callbacks) // 4)  # providers retry
+    callbacks += duplicates
+    rnd.shuffle(callbacks)  # and deliver out of order
+    return callbacks
+
+
+class Command(BaseCommand):
+    help = "Post signed, duplicated, shuffled Twilio status callbacks to a running server."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--url", default="http://127.0.0.1:8000", help="Server base URL.")
+        parser.add_argument("--path", default="/webhooks/twilio/status/")
+        parser.add_argument("--messages", type=int, default=20)
+        parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument("--auth-token", help="Default: the first configured Twilio token.")
+        parser.add_argument("--delay", type=float, default=0.0, help="Seconds between posts.")
+
+    def handle(self, *args, url, path, messages, seed, auth_token, delay, **options):
+        twilio = app_settings.provider("twilio")
+        tokens = [auth_token] if auth_token else twilio.secrets("AUTH_TOKENS")
+        if not tokens:
+            raise CommandError("No Twilio auth token: pass --auth-token or set TWILIO_AUTH_TOKEN.")
+        account_sid = twilio.get("ACCOUNT_SID") or "AC" + "0" * 32
+        target = url.rstrip("/") + path
+        validator = RequestValidator(tokens[0])
+        callbacks = build_callbacks(messages, seed, account_sid)
+        self.stdout.write(f"Posting {len(callbacks)} callbacks for {messages} messages to {target}")
+        outcomes = Counter()
+        for fields in callbacks:
+            outcomes[self._post(target, fields, validator.compute_signature(target, fields))] += 1
+            if delay:
+                time.sleep(delay)
+        summary = ", ".join(f"{count} × {status}" for status, count in sorted(outcomes.items()))
+        self.stdout.write(self.style.SUCCESS(f"Done: {summary}"))
+        if set(outcomes) - {200}:
+            raise CommandError(f"Some callbacks were not accepted: {summary}")
+
+    def _post(self, target: str, fields: dict[str, str], signature: str) -> int:
+        request = urllib.request.Request(  # noqa: S310 - the URL is the operator's own server
+            target,
+            data=urlencode(fields).encode(),
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Twilio-Signature": signature,
+                "User-Agent": "TwilioProxy/1.1 (django-sms-delivery simulate)",
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+        except urllib.error.URLError as exc:
+            raise CommandError(f"Cannot reach {target}: {exc.reason}") from exc

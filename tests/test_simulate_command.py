@@ -1,0 +1,46 @@
+"""sms_delivery_simulate posts signed callbacks to a real running server (live_server)."""
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from delivery.lifecycle import Status
+from delivery.management.commands.sms_delivery_simulate import build_callbacks
+from delivery.models import Message, MessageEvent
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_callbacks_include_duplicates_and_are_shuffled():
+    callbacks = build_callbacks(30, seed=5, account_sid="AC" + "0" * 32)
+    keys = [(c["MessageSid"], c["MessageStatus"]) for c in callbacks]
+    assert len(keys) > len(set(keys))  # duplicates
+    assert callbacks == build_callbacks(30, seed=5, account_sid="AC" + "0" * 32)  # deterministic
+    first_seen = {}
+    order = [first_seen.setdefault(sid, i) for i, (sid, _) in enumerate(keys)]
+    assert order != sorted(order)  # messages interleaved, not one after another
+
+
+def test_fills_a_running_server_and_is_idempotent(live_server):
+    out = io.StringIO()
+    call_command("sms_delivery_simulate", url=live_server.url, messages=12, seed=2, stdout=out)
+    assert "Done:" in out.getvalue() and "× 200" in out.getvalue()
+    assert Message.objects.count() == 12
+    events = MessageEvent.objects.count()
+    assert MessageEvent.objects.filter(duplicate_count__gt=0).exists()
+    assert not Message.objects.filter(current_status=Status.ACCEPTED).exists()
+
+    call_command("sms_delivery_simulate", url=live_server.url, messages=12, seed=2, stdout=out)
+    assert (Message.objects.count(), MessageEvent.objects.count()) == (12, events)
+
+
+def test_wrong_token_is_reported(live_server):
+    with pytest.raises(CommandError, match="403"):
+        call_command(
+            "sms_delivery_simulate",
+            url=live_server.url,
+            messages=2,
+            auth_token="wrong",
+            stdout=io.StringIO(),
+        )
