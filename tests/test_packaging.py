@@ -111,7 +111,16 @@ def test_wheel_installs_and_works_in_a_fresh_project(tmp_path):
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", str(venv), cwd=tmp_path)
     python = str(venv / "bin" / "python")
-    run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(wheel), cwd=tmp_path)
+    run(
+        python,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        str(wheel),
+        cwd=tmp_path,
+    )
 
     project = tmp_path / "project"
     project.mkdir()
