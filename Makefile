@@ -12,6 +12,8 @@ setup:
 demo: setup
 	$(VENV)/bin/python manage.py migrate --no-input
 	$(VENV)/bin/python manage.py demo_setup
+	@# Once the server is up, post live signed Twilio callbacks to it (duplicated, shuffled).
+	@(sleep 5; $(VENV)/bin/python manage.py sms_delivery_simulate --messages 25 --delay 0.1) &
 	$(VENV)/bin/python manage.py runserver 127.0.0.1:8000
 
 test: setup
