@@ -90,6 +90,11 @@ class AppSettings:
         return self._get("MASK_CALLABLE")
 
     @property
+    def DEFAULT_REGION(self) -> str | None:
+        """ISO region for numbers typed without a country code in console search, e.g. "US"."""
+        return self._get("DEFAULT_REGION")
+
+    @property
     def PRODUCT_ACTION_URL(self) -> str | None:
         """Template for linking a message's ``product_reference``, e.g.
         ``"https://app.example.com/admin/orders/{reference}/"``."""

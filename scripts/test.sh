@@ -20,11 +20,11 @@ DEBUG=false SECRET_KEY=ci-secret SMS_DELIVERY_HASH_KEY=ci-hash SMS_DELIVERY_ENCR
   "$py" manage.py check --fail-level WARNING --tag security --tag models --tag urls --tag admin
 DATABASE_URL="sqlite:///$tmp/check.sqlite3" "$py" manage.py makemigrations --check --dry-run
 
-step "pytest on SQLite (Django $("$py" -c 'import django; print(django.get_version())'))"
+step "pytest on SQLite, with the wheel and real-browser tests (Django $("$py" -c 'import django; print(django.get_version())'))"
 DATABASE_URL="sqlite:///$tmp/test.sqlite3" "$py" -m pytest -q
 
 step "pytest on PostgreSQL"
-scripts/with-postgres.sh env SMS_DELIVERY_REQUIRE_POSTGRES=1 "$py" -m pytest -q -m "not slow"
+scripts/with-postgres.sh env SMS_DELIVERY_REQUIRE_POSTGRES=1 "$py" -m pytest -q -m "not slow and not browser"
 
 step "Django 6.x"
 py6=""
@@ -41,5 +41,5 @@ else
   scripts/setup.sh "$py6" "$venv6"
   "$venv6/bin/python" -m pip install --quiet --disable-pip-version-check "Django>=6.0,<7"
   echo "Django $("$venv6/bin/python" -c 'import django; print(django.get_version())') on $("$py6" -V)"
-  DATABASE_URL="sqlite:///$tmp/test6.sqlite3" "$venv6/bin/python" -m pytest -q -m "not slow"
+  DATABASE_URL="sqlite:///$tmp/test6.sqlite3" "$venv6/bin/python" -m pytest -q -m "not slow and not browser"
 fi

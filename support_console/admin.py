@@ -1,0 +1,122 @@
+"""The support console: Django admin for delivery records, read-only, numbers masked."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Q
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from delivery.conf import app_settings
+from delivery.models import Message
+from delivery.recipients import recipient_hash, to_e164
+
+from .display import country_name, flag, status_badge
+from .filters import (
+    CountryFilter,
+    FinalFilter,
+    ProviderFilter,
+    ReviewFilter,
+    SenderFilter,
+    TemplateFilter,
+)
+from .masking import mask_phone
+from .models import RevealLog
+from .pagination import CappedCountPaginator
+from .views import MessagePagesMixin
+
+
+def looks_like_phone_number(term: str) -> bool:
+    """Digits with phone punctuation only (ids such as SM…/msg_… contain letters)."""
+    digits = sum(c.isdigit() for c in term)
+    return digits >= 6 and all(c.isdigit() or c in "+-.() /" for c in term)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Evidence is never added, edited or deleted through the console."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Message)
+class MessageAdmin(MessagePagesMixin, ReadOnlyAdmin):
+    list_display = (
+        "public_id",
+        "masked_recipient",
+        "status",
+        "country",
+        "provider",
+        "sender_identity",
+        "template_key",
+        "created_at",
+        "last_event_at",
+        "error_category",
+    )
+    list_filter = (
+        "current_status",
+        FinalFilter,
+        CountryFilter,
+        ProviderFilter,
+        SenderFilter,
+        TemplateFilter,
+        "error_category",
+        ReviewFilter,
+        ("created_at", admin.DateFieldListFilter),
+    )
+    search_fields = ("public_id",)  # replaced by get_search_results; shows the search box
+    search_help_text = _(
+        "Exact match: a phone number in any format, a provider message id, or a public id."
+    )
+    ordering = ("-created_at", "-id")
+    sortable_by = ("created_at",)  # only indexed orderings
+    list_per_page = 50
+    paginator = CappedCountPaginator
+    show_full_result_count = False  # no second COUNT(*) of the whole table
+
+    class Media:
+        css = {"all": ["support_console/console.css"]}
+
+    @admin.display(description=_("recipient"))
+    def masked_recipient(self, message):
+        return mask_phone(message.recipient) or "—"
+
+    @admin.display(description=_("status"), ordering="current_status")
+    def status(self, message):
+        return status_badge(message.current_status)
+
+    @admin.display(description=_("country"))
+    def country(self, message):
+        code = message.destination_country
+        return format_html(
+            '<span title="{}">{} {}</span>', country_name(code), flag(code), code or "—"
+        )
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if looks_like_phone_number(term):
+            e164 = to_e164(term, app_settings.DEFAULT_REGION)
+            if not e164:
+                return queryset.none(), False
+            return queryset.filter(recipient_hash=recipient_hash(e164)), False
+        return queryset.filter(Q(public_id=term) | Q(provider_message_id=term)), False
+
+
+@admin.register(RevealLog)
+class RevealLogAdmin(ReadOnlyAdmin):
+    """Admins read the audit trail here; nobody can change or delete it through the admin."""
+
+    list_display = ("created_at", "username", "message_public_id", "kind", "reason", "ip_address")
+    list_filter = ("kind", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("=username", "=message_public_id")
+    readonly_fields = [f.name for f in RevealLog._meta.fields]
+    paginator = CappedCountPaginator
+    show_full_result_count = False

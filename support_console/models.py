@@ -1,0 +1,56 @@
+"""The audit trail of the console: every reveal of personal data, append-only."""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class RevealLog(models.Model):
+    """Who saw which personal data, when and why. Never edited or deleted through the admin."""
+
+    class Kind(models.TextChoices):
+        RECIPIENT = "recipient", _("Phone number")
+        RAW_PAYLOAD = "raw_payload", _("Raw payloads (numbers masked)")
+        RAW_PAYLOAD_UNMASKED = "raw_payload_unmasked", _("Raw payloads (numbers shown)")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("user"),
+    )
+    username = models.CharField(
+        _("username"), max_length=150, help_text=_("Kept if the user is deleted later.")
+    )
+    message = models.ForeignKey(
+        "delivery.Message",
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("message"),
+    )
+    message_public_id = models.CharField(
+        _("message public id"), max_length=24, help_text=_("Kept if the message is purged later.")
+    )
+    kind = models.CharField(_("what was revealed"), max_length=24, choices=Kind.choices)
+    reason = models.TextField(_("reason"))
+    ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    user_agent = models.CharField(_("user agent"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("reveal audit record")
+        verbose_name_plural = _("reveal audit records")
+        ordering = ["-created_at", "-id"]
+        get_latest_by = "created_at"
+        indexes = [models.Index(fields=["message_public_id", "created_at"], name="sms_reveal_msg")]
+
+    def __str__(self):
+        return f"{self.username} → {self.message_public_id} ({self.kind})"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("Reveal audit records are append-only.")
+        super().save(*args, **kwargs)

@@ -1,0 +1,158 @@
+"""The console's message pages: the summary with its timeline, the audited reveal, raw payloads.
+
+They are ``ModelAdmin`` views (``admin_site.admin_view`` wrapped, permission-checked each) so a
+host project's admin site, login and theme apply.
+"""
+
+from __future__ import annotations
+
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.views.decorators.http import require_POST
+
+from delivery.conf import app_settings
+from delivery.models import MessageEvent
+from providers.registry import error_info
+
+from . import timeline
+from .audit import MIN_REASON_LENGTH, record_reveal
+from .display import country_label, duration, status_badge
+from .masking import mask_phone, mask_text, pretty
+from .models import RevealLog
+
+
+class MessagePagesMixin:
+    detail_template = "support_console/message_detail.html"
+    raw_template = "support_console/raw_payloads.html"
+
+    # -- permissions ----------------------------------------------------------------------
+
+    def has_reveal_recipient_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("delivery.reveal_recipient")
+
+    def has_view_raw_payload_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("delivery.view_raw_payload")
+
+    # -- urls -----------------------------------------------------------------------------
+
+    def get_urls(self):
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                "<path:object_id>/reveal/",
+                wrap(require_POST(self.reveal_view)),
+                name=f"{prefix}_reveal",
+            ),
+            path("<path:object_id>/raw/", wrap(self.raw_view), name=f"{prefix}_raw"),
+            *super().get_urls(),
+        ]
+
+    def _message(self, request, object_id):
+        message = self.get_object(request, unquote(object_id))
+        if message is None:
+            raise Http404("No such message.")
+        if not self.has_view_permission(request, message):
+            raise PermissionDenied
+        return message
+
+    # -- pages ----------------------------------------------------------------------------
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The message page replaces the change form: delivery records are read-only."""
+        return self.detail_view(request, self._message(request, object_id))
+
+    def reveal_view(self, request, object_id):
+        message = self._message(request, object_id)
+        if not self.has_reveal_recipient_permission(request, message):
+            raise PermissionDenied
+        reason = request.POST.get("reason", "").strip()
+        if len(reason) < MIN_REASON_LENGTH:
+            return self.detail_view(
+                request,
+                message,
+                reveal_error="Give a reason (a ticket number or a sentence).",
+                status=400,
+            )
+        record_reveal(request, message, RevealLog.Kind.RECIPIENT, reason)
+        return self.detail_view(request, message, revealed=message.recipient)
+
+    def detail_view(self, request, message, revealed="", reveal_error="", status=200):
+        zone = timeline.recipient_zone(message, request.GET.get("tz", ""))
+        info = error_info(message.provider, message.error_code)
+        product_url = app_settings.PRODUCT_ACTION_URL
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": message.public_id,
+            "message": message,
+            "status_badge": status_badge(message.current_status),
+            "country": country_label(message.destination_country),
+            "masked_recipient": mask_phone(message.recipient),
+            "revealed": revealed,
+            "reveal_error": reveal_error,
+            "can_reveal": self.has_reveal_recipient_permission(request, message),
+            "can_view_raw": self.has_view_raw_payload_permission(request, message),
+            "zone": zone,
+            "rows": timeline.timeline(message),
+            "latencies": [(label, duration(d)) for label, d in timeline.latencies(message)],
+            "next_step": timeline.next_step(message),
+            "error": info,
+            "related": timeline.related(message),
+            "product_url": (
+                product_url.format(reference=message.product_reference)
+                if product_url and message.product_reference
+                else ""
+            ),
+        }
+        response = TemplateResponse(request, self.detail_template, context, status=status)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def raw_view(self, request, object_id):
+        message = self._message(request, object_id)
+        if not self.has_view_raw_payload_permission(request, message):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Raw payloads of {message.public_id}",
+            "message": message,
+            "can_unmask": self.has_reveal_recipient_permission(request, message),
+        }
+        if request.method == "POST":
+            reason = request.POST.get("reason", "").strip()
+            unmasked = bool(request.POST.get("unmasked")) and context["can_unmask"]
+            if len(reason) < MIN_REASON_LENGTH:
+                context["reason_error"] = "Give a reason (a ticket number or a sentence)."
+            else:
+                kind = (
+                    RevealLog.Kind.RAW_PAYLOAD_UNMASKED if unmasked else RevealLog.Kind.RAW_PAYLOAD
+                )
+                record_reveal(request, message, kind, reason)
+                context["payloads"] = _payloads(message, unmasked)
+                context["unmasked"] = unmasked
+        response = TemplateResponse(request, self.raw_template, context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+def _payloads(message, unmasked: bool) -> list[dict]:
+    """Each event's payload and the raw request it came in, numbers masked unless asked."""
+    shown = []
+    events = MessageEvent.objects.timeline(message).select_related("raw_webhook")
+    for event in events:
+        raw = event.raw_webhook
+        shown.append(
+            {
+                "event": event,
+                "payload": pretty(event.raw_payload, masked=not unmasked),
+                "body": (raw.body if unmasked else mask_text(raw.body)) if raw else "",
+                "headers": raw.headers if raw else {},
+                "raw": raw,
+            }
+        )
+    return shown
