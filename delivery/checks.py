@@ -83,7 +83,7 @@ def check_database(app_configs=None, **kwargs):
 
 @register(Tags.security)
 def check_providers(app_configs=None, **kwargs):
-    from providers.registry import PROVIDERS
+    from providers.registry import PROVIDERS, provider_class
 
     errors = []
     for name, options in app_settings.PROVIDERS.items():
@@ -96,7 +96,7 @@ def check_providers(app_configs=None, **kwargs):
                 )
             )
             continue
-        for problem in PROVIDERS[name](options or {}).configuration_errors():
+        for problem in provider_class(name)(options or {}).configuration_errors():
             errors.append(
                 Error(
                     f"SMS_DELIVERY['PROVIDERS'][{name!r}] {problem}.",

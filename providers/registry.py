@@ -1,27 +1,41 @@
-"""The providers this library knows, as an explicit literal (no import-time discovery)."""
+"""The providers this library knows, as an explicit literal (no import-time discovery).
+
+Adapters are imported on first use, so a provider whose SDK is an optional extra costs nothing
+until it is enabled.
+"""
 
 from __future__ import annotations
+
+from functools import cache
+
+from django.utils.module_loading import import_string
 
 from delivery.conf import app_settings
 from delivery.exceptions import ProviderNotConfigured
 
 from .base import BaseProvider
 from .errors import ErrorInfo
-from .twilio import TwilioProvider
 
-PROVIDERS: dict[str, type[BaseProvider]] = {
-    "twilio": TwilioProvider,
+PROVIDERS: dict[str, str] = {
+    "twilio": "providers.twilio.TwilioProvider",
 }
+
+
+@cache
+def provider_class(name: str) -> type[BaseProvider]:
+    """The adapter class registered as ``name`` (imports its module on first use)."""
+    return import_string(PROVIDERS[name])
 
 
 def get_provider(name: str) -> BaseProvider:
     """The adapter for ``name`` with its settings; 404 unless known and enabled in settings."""
     if name not in PROVIDERS or name not in app_settings.PROVIDERS:
         raise ProviderNotConfigured()
-    return PROVIDERS[name](app_settings.PROVIDERS[name])
+    return provider_class(name)(app_settings.PROVIDERS[name] or {})
 
 
 def error_info(provider: str, code: str) -> ErrorInfo | None:
     """What ``code`` means for ``provider``, for support (None when there is no code)."""
-    cls = PROVIDERS.get(provider)
-    return cls.errors.lookup(code) if cls and code else None
+    if provider not in PROVIDERS or not code:
+        return None
+    return provider_class(provider).errors.lookup(code)
