@@ -8,6 +8,7 @@ from django.core.checks import Error, Tags, Warning, register
 from django.db import connections, router
 
 from .conf import app_settings
+from .exceptions import ConfigurationError
 
 
 class Codes:
@@ -16,6 +17,7 @@ class Codes:
     NO_ENCRYPTION_KEYS = "sms_delivery.E003"
     SKIP_VERIFICATION_IN_PRODUCTION = "sms_delivery.E004"
     UNKNOWN_PROVIDER = "sms_delivery.E005"
+    PROVIDER_SDK_MISSING = "sms_delivery.E006"
     BASE_URL_NOT_HTTPS = "sms_delivery.W001"
     NOT_POSTGRESQL = "sms_delivery.W002"
 
@@ -96,7 +98,18 @@ def check_providers(app_configs=None, **kwargs):
                 )
             )
             continue
-        for problem in provider_class(name)(options or {}).configuration_errors():
+        try:
+            adapter = provider_class(name)(options or {})
+        except ConfigurationError as exc:
+            errors.append(
+                Error(
+                    str(exc),
+                    hint="Install the extra, or remove the provider from SMS_DELIVERY['PROVIDERS'].",
+                    id=Codes.PROVIDER_SDK_MISSING,
+                )
+            )
+            continue
+        for problem in adapter.configuration_errors():
             errors.append(
                 Error(
                     f"SMS_DELIVERY['PROVIDERS'][{name!r}] {problem}.",

@@ -11,7 +11,7 @@ from functools import cache
 from django.utils.module_loading import import_string
 
 from delivery.conf import app_settings
-from delivery.exceptions import ProviderNotConfigured
+from delivery.exceptions import ConfigurationError, ProviderNotConfigured
 
 from .base import BaseProvider
 from .errors import ErrorInfo
@@ -23,8 +23,17 @@ PROVIDERS: dict[str, str] = {
 
 @cache
 def provider_class(name: str) -> type[BaseProvider]:
-    """The adapter class registered as ``name`` (imports its module on first use)."""
-    return import_string(PROVIDERS[name])
+    """The adapter class registered as ``name`` (imports its module on first use).
+
+    Raises ConfigurationError naming the pip extra when the provider's SDK is not installed.
+    """
+    try:
+        return import_string(PROVIDERS[name])
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"The {name} provider needs its SDK ({exc.name or exc}): "
+            f"pip install 'django-sms-delivery[{name}]'"
+        ) from exc
 
 
 def get_provider(name: str) -> BaseProvider:

@@ -66,3 +66,14 @@ def test_provider_without_tokens_and_unknown_provider(settings):
             id="sms_delivery.E005",
         ),
     ]
+
+
+def test_missing_provider_sdk_names_the_extra(settings, monkeypatch):
+    from providers import registry
+
+    monkeypatch.setitem(registry.PROVIDERS, "acme", "providers.acme_not_installed.AcmeProvider")
+    registry.provider_class.cache_clear()
+    settings.SMS_DELIVERY = {**settings.SMS_DELIVERY, "PROVIDERS": {"acme": {}}}
+    [error] = check_providers()
+    assert error.id == Codes.PROVIDER_SDK_MISSING
+    assert "pip install 'django-sms-delivery[acme]'" in error.msg
