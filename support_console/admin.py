@@ -8,7 +8,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from delivery.conf import app_settings
-from delivery.models import Message
+from delivery.models import Message, RawWebhook
 from delivery.recipients import recipient_hash, to_e164
 
 from .display import country_name, flag, status_badge
@@ -23,7 +23,7 @@ from .filters import (
 from .masking import mask_phone
 from .models import RevealLog
 from .pagination import CappedCountPaginator
-from .views import MessagePagesMixin
+from .views import MessagePagesMixin, RawWebhookPagesMixin
 
 
 def looks_like_phone_number(term: str) -> bool:
@@ -110,11 +110,55 @@ class MessageAdmin(MessagePagesMixin, ReadOnlyAdmin):
         return queryset.filter(Q(public_id=term) | Q(provider_message_id=term)), False
 
 
+class ParseFailedFilter(admin.SimpleListFilter):
+    title = _("parsing")
+    parameter_name = "parse_failed"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Could not be parsed (review)"))]
+
+    def queryset(self, request, queryset):
+        return queryset.exclude(parse_error="") if self.value() == "yes" else queryset
+
+
+@admin.register(RawWebhook)
+class RawWebhookAdmin(RawWebhookPagesMixin, ReadOnlyAdmin):
+    """The raw requests (review queue: requests that could not be parsed). Bodies are shown
+    only on the request's own page, behind a reason, audited."""
+
+    list_display = (
+        "received_at",
+        "provider",
+        "account",
+        "method",
+        "signature_valid",
+        "parse_error",
+    )
+    list_filter = (ParseFailedFilter, "provider", ("received_at", admin.DateFieldListFilter))
+    ordering = ("-received_at", "-id")
+    sortable_by = ("received_at",)
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+
+    def has_view_permission(self, request, obj=None):
+        return super().has_view_permission(request, obj) and request.user.has_perm(
+            "delivery.view_raw_payload"
+        )
+
+
 @admin.register(RevealLog)
 class RevealLogAdmin(ReadOnlyAdmin):
     """Admins read the audit trail here; nobody can change or delete it through the admin."""
 
-    list_display = ("created_at", "username", "message_public_id", "kind", "reason", "ip_address")
+    list_display = (
+        "created_at",
+        "username",
+        "message_public_id",
+        "raw_webhook",
+        "kind",
+        "reason",
+        "ip_address",
+    )
     list_filter = ("kind", ("created_at", admin.DateFieldListFilter))
     search_fields = ("=username", "=message_public_id")
     readonly_fields = [f.name for f in RevealLog._meta.fields]

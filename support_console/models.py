@@ -32,7 +32,19 @@ class RevealLog(models.Model):
         verbose_name=_("message"),
     )
     message_public_id = models.CharField(
-        _("message public id"), max_length=24, help_text=_("Kept if the message is purged later.")
+        _("message public id"),
+        max_length=24,
+        blank=True,
+        help_text=_("Kept if the message is purged later."),
+    )
+    raw_webhook = models.ForeignKey(
+        "delivery.RawWebhook",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("raw webhook"),
+        help_text=_("Set when an unparsed request of the review queue was viewed."),
     )
     kind = models.CharField(_("what was revealed"), max_length=24, choices=Kind.choices)
     reason = models.TextField(_("reason"))

@@ -18,7 +18,7 @@ from delivery.models import MessageEvent
 from providers.registry import error_info
 
 from . import timeline
-from .audit import MIN_REASON_LENGTH, record_reveal
+from .audit import read_reason, record_reveal
 from .display import country_label, duration, status_badge
 from .masking import mask_phone, mask_text, pretty
 from .models import RevealLog
@@ -69,14 +69,9 @@ class MessagePagesMixin:
         message = self._message(request, object_id)
         if not self.has_reveal_recipient_permission(request, message):
             raise PermissionDenied
-        reason = request.POST.get("reason", "").strip()
-        if len(reason) < MIN_REASON_LENGTH:
-            return self.detail_view(
-                request,
-                message,
-                reveal_error="Give a reason (a ticket number or a sentence).",
-                status=400,
-            )
+        reason, _, error = read_reason(request, can_unmask=False)
+        if error:
+            return self.detail_view(request, message, reveal_error=error, status=400)
         record_reveal(request, message, RevealLog.Kind.RECIPIENT, reason)
         return self.detail_view(request, message, revealed=message.recipient)
 
@@ -124,11 +119,8 @@ class MessagePagesMixin:
             "can_unmask": self.has_reveal_recipient_permission(request, message),
         }
         if request.method == "POST":
-            reason = request.POST.get("reason", "").strip()
-            unmasked = bool(request.POST.get("unmasked")) and context["can_unmask"]
-            if len(reason) < MIN_REASON_LENGTH:
-                context["reason_error"] = "Give a reason (a ticket number or a sentence)."
-            else:
+            reason, unmasked, context["reason_error"] = read_reason(request, context["can_unmask"])
+            if not context["reason_error"]:
                 kind = (
                     RevealLog.Kind.RAW_PAYLOAD_UNMASKED if unmasked else RevealLog.Kind.RAW_PAYLOAD
                 )
@@ -156,3 +148,36 @@ def _payloads(message, unmasked: bool) -> list[dict]:
             }
         )
     return shown
+
+
+class RawWebhookPagesMixin:
+    """The review queue's request page: body and headers behind a reason, audited."""
+
+    raw_webhook_template = "support_console/raw_webhook.html"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        raw = self.get_object(request, unquote(object_id))
+        if raw is None:
+            raise Http404("No such request.")
+        if not self.has_view_permission(request, raw):
+            raise PermissionDenied
+        can_unmask = request.user.has_perm("delivery.reveal_recipient")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"{raw.provider} request of {raw.received_at:%Y-%m-%d %H:%M:%S} UTC",
+            "raw": raw,
+            "can_unmask": can_unmask,
+        }
+        if request.method == "POST":
+            reason, unmasked, context["reason_error"] = read_reason(request, can_unmask)
+            if not context["reason_error"]:
+                kind = (
+                    RevealLog.Kind.RAW_PAYLOAD_UNMASKED if unmasked else RevealLog.Kind.RAW_PAYLOAD
+                )
+                record_reveal(request, None, kind, reason, raw_webhook=raw)
+                context["body"] = raw.body if unmasked else mask_text(raw.body)
+                context["unmasked"] = unmasked
+        response = TemplateResponse(request, self.raw_webhook_template, context)
+        response["Cache-Control"] = "no-store"
+        return response

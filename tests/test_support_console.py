@@ -256,3 +256,32 @@ def test_delivery_records_are_read_only_in_the_console(admin_client, message):
     assert admin_client.post(change, {"current_status": "delivered"}).status_code in (200, 403)
     assert Message.objects.get().current_status == Status.UNDELIVERED
     assert admin_client.get(reverse("admin:delivery_message_add")).status_code == 403
+
+
+def test_review_queue_of_unparsed_requests(agent_client, client):
+    from delivery.ingest import RawRequest, store_unparsed
+
+    raw = store_unparsed(
+        RawRequest(
+            provider="twilio",
+            method="POST",
+            path="/webhooks/twilio/status/",
+            body=b"To=%2B14155550100&MessageStatus=sent",
+            headers={"X-Twilio-Signature": "x"},
+        ),
+        "MessageSid is missing.",
+    )
+    changelist = reverse("admin:delivery_rawwebhook_changelist")
+    page_url = reverse("admin:delivery_rawwebhook_change", args=[raw.pk])
+    assert agent_client.get(changelist).status_code == 403
+    assert agent_client.get(page_url).status_code == 403
+    agent_client.logout()
+    client.force_login(user_in(LEAD, "lead3"))
+    listing = client.get(changelist, {"parse_failed": "yes"}).content.decode()
+    assert "MessageSid is missing." in listing and "4155550100" not in listing
+    gate = client.get(page_url).content.decode()
+    assert 'id="raw-form"' in gate and "4155550100" not in gate
+    shown = client.post(page_url, {"reason": "review queue triage"}).content.decode()
+    assert "%2B•••••••0100" in shown and "4155550100" not in shown
+    log = RevealLog.objects.get()
+    assert (log.raw_webhook, log.message, log.kind) == (raw, None, "raw_payload")
