@@ -97,3 +97,13 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {"delivery": {"handlers": ["console"], "level": "INFO"}},
 }
+
+# Further providers are enabled only when their credentials are set, so `check` stays quiet
+# (E001/E006) on installs that do not use them.
+PLIVO_AUTH_TOKENS = env.list("PLIVO_AUTH_TOKEN", default=[])
+if PLIVO_AUTH_TOKENS:
+    SMS_DELIVERY["PROVIDERS"]["plivo"] = {
+        "AUTH_ID": env.str("PLIVO_AUTH_ID", default=""),
+        "AUTH_TOKENS": PLIVO_AUTH_TOKENS,
+        "ACCEPT_V2_SIGNATURES": env.bool("PLIVO_ACCEPT_V2_SIGNATURES", default=True),
+    }

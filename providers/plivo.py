@@ -1,0 +1,262 @@
+"""Plivo message status callbacks (SMS, MMS, WhatsApp).
+
+Plivo calls the ``url`` given in the Send Message request with ``method`` POST (form fields, the
+default) or GET (query string) on every status change:
+https://www.plivo.com/docs/messaging/api/message/message-status-callbacks and
+https://www.plivo.com/docs/messaging/api/message/send-a-message (see ../shared/providers.md §3).
+Requests are verified with the ``plivo`` SDK's own validators over the exact URL Plivo called,
+and ``Status`` is mapped to the canonical lifecycle.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, datetime
+
+from plivo.exceptions import ValidationError
+from plivo.utils import validate_signature, validate_v3_signature
+
+from delivery.events import NormalizedEvent
+from delivery.exceptions import MalformedPayload, SignatureInvalid
+from delivery.lifecycle import Status
+
+from .base import BaseProvider, WebhookRequest
+from .plivo_errors import PLIVO_ERRORS
+
+logger = logging.getLogger(__name__)
+
+# Signature headers, tried in this order (https://docs.plivo.com/docs/voice/xml/request/validation
+# and https://docs.plivo.com/docs/messaging/concepts/signature-validation). "-V3"/"-V2" are signed
+# with the token of the (sub)account that sent the message, "-Ma-" always with the main account's.
+V3_SIGNATURE_HEADERS = ("X-Plivo-Signature-V3", "X-Plivo-Signature-Ma-V3")
+V3_NONCE_HEADER = "X-Plivo-Signature-V3-Nonce"
+V2_SIGNATURE_HEADERS = ("X-Plivo-Signature-V2", "X-Plivo-Signature-Ma-V2")
+V2_NONCE_HEADER = "X-Plivo-Signature-V2-Nonce"
+
+#: Time fields of a callback, each the moment a stage was reached.
+TIME_FIELDS = ("MessageTime", "QueuedTime", "SentTime", "DeliveryReportTime")
+#: The field that dates each status; other statuses use the latest time present.
+_STATUS_TIME_FIELD = {
+    "queued": ("QueuedTime", "MessageTime"),
+    "sent": ("SentTime",),
+    "delivered": ("DeliveryReportTime",),
+    "undelivered": ("DeliveryReportTime",),
+}
+
+_AUTH_ID = re.compile(r"^[MS]A[A-Z0-9]{18}$")
+
+
+def parse_plivo_time(value: str) -> datetime | None:
+    """A callback time (``YYYY-mm-dd HH:MM:SS.ffffff``) as an aware UTC datetime.
+
+    Plivo's callback docs give the format but not the zone. We read a value without an offset as
+    UTC: Plivo's Message API takes its time filters "in UTC time zone", and a public capture of
+    a ``queued`` callback has a ``QueuedTime`` 0.3 s before the receiver's own UTC clock. A value
+    with an offset (as Plivo's MDR API returns, ``...+05:30``) is converted to UTC. Anything else
+    gives ``None`` (the text stays in the raw payload).
+    """
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except (AttributeError, TypeError, ValueError):
+        return None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+class PlivoProvider(BaseProvider):
+    """Plivo status callbacks at ``/webhooks/plivo/status/`` (POST form or GET query).
+
+    Options (``SMS_DELIVERY["PROVIDERS"]["plivo"]``): ``AUTH_TOKENS`` (one or several, for
+    rotation: the main account's token verifies every subaccount's callbacks through the
+    ``-Ma-`` headers; a subaccount's token verifies its own); ``AUTH_ID`` (the main account's
+    Auth ID, ``MA…``; callbacks do not carry it, it is checked for typos and documents which
+    account the tokens belong to); ``ACCEPT_V2_SIGNATURES`` (default True: accept a request
+    that carries only V2 headers, which do not cover the body; set False once your callbacks are
+    seen to carry V3 headers).
+    """
+
+    name = "plivo"
+    # Status -> canonical. Plivo documents queued, sent, failed, delivered, undelivered and read
+    # (WhatsApp only) (message-status-callbacks); an older version of the page also listed
+    # rejected. Inbound states (received) never belong in an outbound status callback.
+    statuses = {
+        "queued": Status.ACCEPTED,  # accepted by Plivo and queued for sending
+        "sent": Status.SENT,  # handed to a downstream carrier; may stay final (no DLR)
+        "delivered": Status.DELIVERED,  # the carrier's delivery report says delivered
+        "undelivered": Status.UNDELIVERED,  # the carrier's delivery report says not delivered
+        "failed": Status.FAILED,  # Plivo could not pass it to a carrier
+        "read": Status.READ,  # WhatsApp read receipt
+        "rejected": Status.REJECTED,  # listed by an older version of the callback docs
+    }
+    errors = PLIVO_ERRORS
+
+    def account(self, request: WebhookRequest) -> str:
+        # Plivo's status callbacks name no account (no Auth ID field or header is documented).
+        return ""
+
+    # -- authenticity ---------------------------------------------------------------------
+
+    @property
+    def accept_v2(self) -> bool:
+        return bool(self.options.get("ACCEPT_V2_SIGNATURES", True))
+
+    def verify(self, request: WebhookRequest) -> None:
+        """V3 when any V3 header is present (never falling back to V2 then), else V2.
+
+        V3 signs the URL, the parameters and a nonce; V2 signs only the URL without its query and
+        a nonce, so a V2 signature does not prove the body is Plivo's. A request whose V3
+        signature fails is rejected even if it also carries valid V2 headers.
+        """
+        tokens = self.secrets("AUTH_TOKENS")
+        if not tokens:
+            raise SignatureInvalid("No Plivo auth token configured.")
+        v3 = _signatures(request, V3_SIGNATURE_HEADERS)
+        if v3:
+            nonce = request.header(V3_NONCE_HEADER)
+            if not nonce:
+                raise SignatureInvalid(f"Missing {V3_NONCE_HEADER} header.")
+            if not _v3_matches(request, nonce, v3, tokens):
+                raise SignatureInvalid("X-Plivo-Signature-V3 does not match.")
+            return
+        v2 = _signatures(request, V2_SIGNATURE_HEADERS)
+        if v2:
+            if not self.accept_v2:
+                raise SignatureInvalid("Only a V2 signature was sent and V2 is not accepted.")
+            nonce = request.header(V2_NONCE_HEADER)
+            if not nonce:
+                raise SignatureInvalid(f"Missing {V2_NONCE_HEADER} header.")
+            if not _v2_matches(request, nonce, v2, tokens):
+                raise SignatureInvalid("X-Plivo-Signature-V2 does not match.")
+            logger.debug("plivo callback verified with a V2 signature (body not covered)")
+            return
+        raise SignatureInvalid("Missing X-Plivo-Signature-V3 (or -V2) header.")
+
+    # -- parsing --------------------------------------------------------------------------
+
+    def parse(self, request: WebhookRequest) -> list[NormalizedEvent]:
+        request.require_utf8()
+        params = request.form
+        uuid = params.get("MessageUUID", "").strip()
+        if not uuid:
+            raise MalformedPayload("MessageUUID is missing.")
+        raw_status = params.get("Status", "").strip()
+        if not raw_status:
+            raise MalformedPayload("Status is missing.")
+        error_code = _error_code(params.get("ErrorCode", ""))
+        sequence = params.get("Sequence", "").strip()
+        return [
+            NormalizedEvent(
+                provider=self.name,
+                provider_message_id=uuid,
+                raw_status=raw_status,
+                status=self.map_status(raw_status),
+                provider_occurred_at=_occurred_at(raw_status, params),
+                error_code=error_code,
+                error_category=self.errors.category(error_code),
+                recipient=_e164_hint(params.get("To", "")),
+                sender_identity=params.get("From") or params.get("PowerpackUUID", ""),
+                segments=_int_or_none(params.get("Units")),
+                raw_payload=_as_dict(params),
+                # Sequence numbers the callbacks Plivo generated for one message; a redelivery of
+                # a callback repeats it, a new report gets the next one.
+                dedupe_parts=(f"seq={sequence}",) if sequence else (),
+            )
+        ]
+
+    def configuration_errors(self) -> list[str]:
+        tokens = self.secrets("AUTH_TOKENS")
+        problems = []
+        if not tokens:
+            problems.append("has no AUTH_TOKENS; every Plivo callback would be rejected")
+        if any(_AUTH_ID.match(token) for token in tokens):
+            problems.append(
+                "has an Auth ID (MA…/SA…) in AUTH_TOKENS; it needs the Auth Token shown next to it"
+            )
+        auth_id = self.options.get("AUTH_ID") or ""
+        if auth_id and not _AUTH_ID.match(auth_id):
+            problems.append(f"has AUTH_ID {auth_id[:4]!r}…, which is not a Plivo Auth ID (MA…/SA…)")
+        return problems
+
+
+def _signatures(request: WebhookRequest, headers: tuple[str, ...]) -> list[str]:
+    """The non-empty signature headers, whitespace removed (Base64 never contains any)."""
+    values = ("".join(request.header(name).split()) for name in headers)
+    return [value for value in values if value]
+
+
+def _v3_matches(
+    request: WebhookRequest, nonce: str, signatures: list[str], tokens: list[str]
+) -> bool:
+    method = request.method.upper()
+    if method not in ("GET", "POST"):
+        return False
+    # GET: the parameters are in the URL's query and the SDK reads them from there. POST: the
+    # form fields, repeated ones as lists (the SDK signs each value, sorted).
+    params = None if method == "GET" else dict(request.form.lists())
+    for token in tokens:
+        for signature in signatures:
+            try:
+                if validate_v3_signature(
+                    method,
+                    request.url,
+                    nonce,
+                    token,
+                    signature,
+                    dict(params) if params is not None else None,
+                ):
+                    return True
+            except ValidationError:  # the SDK rejects arguments it cannot use
+                return False
+    return False
+
+
+def _v2_matches(
+    request: WebhookRequest, nonce: str, signatures: list[str], tokens: list[str]
+) -> bool:
+    # The SDK's V2 check compares one signature; a header may list several (one per token).
+    candidates = [part for value in signatures for part in value.split(",") if part]
+    return any(
+        validate_signature(request.url, nonce, signature, token)
+        for token in tokens
+        for signature in candidates
+    )
+
+
+def _error_code(value: str) -> str:
+    """Plivo's code as sent, or "" for none (``000`` means success on Plivo's MDRs)."""
+    value = (value or "").strip()
+    return "" if not value or value.strip("0") == "" else value
+
+
+def _occurred_at(raw_status: str, params) -> datetime | None:
+    """The time of the stage this callback reports (see ``_STATUS_TIME_FIELD``).
+
+    ``failed``, ``read``, ``rejected`` and unknown statuses have no documented time of their own;
+    they get the latest stage time present, a lower bound of the event's own time.
+    """
+    for name in _STATUS_TIME_FIELD.get(raw_status.lower(), ()):
+        when = parse_plivo_time(params.get(name, ""))
+        if when:
+            return when
+    times = [parse_plivo_time(params.get(name, "")) for name in TIME_FIELDS]
+    return max((when for when in times if when), default=None)
+
+
+def _e164_hint(number: str) -> str:
+    """Plivo writes numbers as digits with the country code but no ``+``; add it back."""
+    number = number.strip()
+    return f"+{number}" if number.isdigit() else number
+
+
+def _int_or_none(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _as_dict(params) -> dict:
+    """Every field as received (unknown ones included); repeated fields become lists."""
+    return {key: values[0] if len(values) == 1 else values for key, values in params.lists()}
