@@ -3,6 +3,7 @@
 from django.core.checks import Error, Warning
 
 from delivery.checks import Codes, check_keys, check_providers
+from providers.registry import PROVIDERS
 
 
 def ids(messages):
@@ -62,7 +63,7 @@ def test_provider_without_tokens_and_unknown_provider(settings):
         ),
         Error(
             "SMS_DELIVERY['PROVIDERS'] names 'carrier-pigeon', which is not a known provider.",
-            hint="Known providers: twilio.",
+            hint=f"Known providers: {', '.join(sorted(PROVIDERS))}.",
             id="sms_delivery.E005",
         ),
     ]
