@@ -107,3 +107,8 @@ if PLIVO_AUTH_TOKENS:
         "AUTH_TOKENS": PLIVO_AUTH_TOKENS,
         "ACCEPT_V2_SIGNATURES": env.bool("PLIVO_ACCEPT_V2_SIGNATURES", default=True),
     }
+
+TELNYX_PUBLIC_KEYS = env.list("TELNYX_PUBLIC_KEY", default=[])
+if TELNYX_PUBLIC_KEYS:
+    # base64 Ed25519 public key(s) from the Telnyx portal; comma-separated during a rotation.
+    SMS_DELIVERY["PROVIDERS"]["telnyx"] = {"PUBLIC_KEYS": TELNYX_PUBLIC_KEYS}

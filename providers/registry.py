@@ -19,6 +19,7 @@ from .errors import ErrorInfo
 PROVIDERS: dict[str, str] = {
     "twilio": "providers.twilio.TwilioProvider",
     "plivo": "providers.plivo.PlivoProvider",
+    "telnyx": "providers.telnyx.TelnyxProvider",
 }
 
 

@@ -1,0 +1,240 @@
+"""Telnyx Messaging (API v2) delivery webhooks: verify with the SDK's Ed25519 verifier, map
+each recipient's ``to[].status`` to the canonical lifecycle.
+
+Sources (see ../shared/providers.md §4):
+https://developers.telnyx.com/docs/messaging/messages/receiving-webhooks (events, envelope,
+retries), https://developers.telnyx.com/api-reference/callbacks/delivery-update (payload),
+https://developers.telnyx.com/docs/development/sdk/python/webhooks (verification), and the
+``telnyx`` SDK itself: ``telnyx/lib/webhook_verification.py`` (verifier) and
+``telnyx/types/outbound_message_payload.py`` (the ``to[].status`` enum), read in telnyx 4.189.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+# The SDK's verifier imports PyNaCl lazily and, without it, rejects every webhook. Importing it
+# here turns a missing PyNaCl into the registry's "pip install django-sms-delivery[telnyx]".
+import nacl.signing  # noqa: F401
+from telnyx.lib.webhook_verification import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    WebhookVerificationError,
+    verify_webhook_signature,
+)
+
+from delivery.events import NormalizedEvent
+from delivery.exceptions import MalformedPayload, SignatureInvalid
+from delivery.lifecycle import Status
+
+from .base import BaseProvider, WebhookRequest
+from .telnyx_errors import TELNYX_ERRORS
+
+logger = logging.getLogger(__name__)
+
+#: Inbound messages arrive on the messaging profile's one webhook URL too; they are not delivery
+#: reports (https://developers.telnyx.com/docs/messaging/messages/messaging-profiles-overview).
+INBOUND_EVENT = "message.received"
+
+#: ``payload.errors[]`` is message-level; the SDK documents it as "errors [that] may point at
+#: addressees when referring to unsuccessful/unconfirmed delivery statuses". So a recipient gets
+#: the error when its status failed, is unmapped or is ``delivery_unconfirmed``, and not when it
+#: is in progress or arrived (in a group MMS those are the other recipients).
+_NO_ERROR_STATUSES = frozenset({Status.ACCEPTED, Status.SENT, Status.DELIVERED, Status.READ})
+_UNCONFIRMED = "delivery_unconfirmed"
+
+
+def parse_occurred_at(value: Any) -> datetime | None:
+    """``data.occurred_at`` (ISO 8601, e.g. ``2019-12-09T21:32:14.148+00:00`` or ``…574Z``) in UTC.
+
+    Telnyx always sends an offset; a time without one is read as UTC. A missing or malformed
+    value gives ``None`` (the raw value stays in the raw payload).
+    """
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+class TelnyxProvider(BaseProvider):
+    """Telnyx ``message.sent`` / ``message.finalized`` webhooks at ``/webhooks/telnyx/status/``.
+
+    Options (``SMS_DELIVERY["PROVIDERS"]["telnyx"]``): ``PUBLIC_KEYS``, the account's base64
+    Ed25519 public key from the Mission Control Portal; one, a comma-separated string or a list
+    (several during a rotation: a webhook verified by any of them is accepted).
+
+    Telnyx reports status per recipient (``data.payload.to[]``), so one webhook becomes one event
+    per recipient. A message with one recipient (every ``POST /v2/messages``) keeps Telnyx's
+    message id as ``provider_message_id``; a message with several recipients (group MMS) becomes
+    one message per recipient, ``"<message id>:<recipient number>"``, because a Message here has
+    exactly one recipient and its own summary.
+    """
+
+    name = "telnyx"
+    # to[].status -> canonical. The enum is the SDK's (OutboundMessagePayload.To.status, 4.189);
+    # Telnyx publishes no per-status table, so the meanings are read from the event types
+    # ("message.sent: accepted and sent to the carrier"; "message.finalized: reached a terminal
+    # state") and from the field docs.
+    statuses = {
+        "queued": Status.ACCEPTED,  # accepted by the API, waiting in Telnyx's queue
+        "sending": Status.ACCEPTED,  # being handed to the carrier
+        "sent": Status.SENT,  # accepted by the carrier (message.sent)
+        "delivered": Status.DELIVERED,  # carrier delivery receipt (message.finalized)
+        "read": Status.READ,  # RCS / WhatsApp read receipt (message.read)
+        # Final, but says only that no delivery receipt came back: the message did leave
+        # Telnyx, nothing more is known. SENT is the strongest claim that is true.
+        "delivery_unconfirmed": Status.SENT,
+        "delivery_failed": Status.UNDELIVERED,  # the carrier reported it was not delivered
+        # "valid_until: ... or else it will be discarded and marked as 'sending_failed'": Telnyx
+        # could not send it (queue expiry, rejection before the carrier).
+        "sending_failed": Status.FAILED,
+        "expired": Status.EXPIRED,  # validity period ended on the way to the handset
+        # Group MMS only, from a support article rather than the API enum: "Handset delivery
+        # status is not available for Non-Telnyx recipients ... their status will be marked as
+        # unknown" (https://support.telnyx.com/en/articles/8255134). The message was sent.
+        "unknown": Status.SENT,
+    }
+    errors = TELNYX_ERRORS
+
+    def account(self, request: WebhookRequest) -> str:
+        """The Telnyx organization id (``data.payload.organization_id``), "" if absent."""
+        try:
+            return str(request.json["data"]["payload"].get("organization_id") or "")
+        except (MalformedPayload, KeyError, TypeError, AttributeError):
+            return ""
+
+    # -- authenticity ---------------------------------------------------------------------
+
+    def verify(self, request: WebhookRequest) -> None:
+        """Ed25519 over ``"{telnyx-timestamp}|{raw body}"``, checked by the telnyx SDK.
+
+        ``verify_webhook_signature`` also refuses a ``telnyx-timestamp`` more than 300 s from
+        now in either direction (``TIMESTAMP_TOLERANCE_SECONDS``), so a replayed or stale
+        request is rejected here too.
+        """
+        keys = self.secrets("PUBLIC_KEYS")
+        if not keys:
+            raise SignatureInvalid("No Telnyx public key configured (PUBLIC_KEYS).")
+        if not request.header(SIGNATURE_HEADER) or not request.header(TIMESTAMP_HEADER):
+            raise SignatureInvalid(f"Missing {SIGNATURE_HEADER} or {TIMESTAMP_HEADER} header.")
+        reasons: list[str] = []
+        for key in keys:
+            try:
+                verify_webhook_signature(request.body, request.headers, key)
+            except WebhookVerificationError as exc:
+                reasons.append(exc.message)
+            except UnicodeDecodeError as exc:
+                # Telnyx signs text; the SDK decodes the body as UTF-8 before checking it.
+                raise SignatureInvalid("Body is not UTF-8; Telnyx cannot have signed it.") from exc
+            else:
+                return
+        raise SignatureInvalid(
+            "Telnyx signature could not be verified: " + "; ".join(dict.fromkeys(reasons))
+        )
+
+    # -- parsing --------------------------------------------------------------------------
+
+    def parse(self, request: WebhookRequest) -> list[NormalizedEvent]:
+        request.require_utf8()
+        body = request.json
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, dict):
+            raise MalformedPayload("The body has no data object.")
+        payload = data.get("payload")
+        if not isinstance(payload, dict):
+            raise MalformedPayload("data.payload is missing.")
+        event_type = str(data.get("event_type") or "")
+        if event_type == INBOUND_EVENT or payload.get("direction") == "inbound":
+            # Acknowledged (the raw request is kept as evidence) but not a delivery report.
+            logger.debug("Telnyx %s event acknowledged; not a delivery report.", event_type)
+            return []
+        message_id = payload.get("id")
+        if not message_id or not isinstance(message_id, str):
+            raise MalformedPayload("data.payload.id (the message id) is missing.")
+        recipients = payload.get("to")
+        if not isinstance(recipients, list) or not recipients:
+            raise MalformedPayload("data.payload.to lists no recipient.")
+        event_id = str(data.get("id") or "")
+        occurred_at = parse_occurred_at(data.get("occurred_at"))
+        error_code, error_detail = _first_error(payload.get("errors"))
+        group = len(recipients) > 1
+        events = []
+        for index, recipient in enumerate(recipients):
+            if not isinstance(recipient, dict) or not recipient.get("status"):
+                raise MalformedPayload(f"data.payload.to[{index}] has no status.")
+            number = str(recipient.get("phone_number") or "")
+            raw_status = str(recipient["status"])
+            status = self.map_status(raw_status)
+            shows_error = status not in _NO_ERROR_STATUSES or raw_status.lower() == _UNCONFIRMED
+            code = error_code if shows_error else ""
+            # One event id covers every recipient of a group message: the recipient is part of
+            # its identity. Retries carry the same data.id, so they still dedupe.
+            suffix = f":{number or f'#{index}'}" if group else ""
+            events.append(
+                NormalizedEvent(
+                    provider=self.name,
+                    provider_message_id=message_id + suffix,
+                    provider_event_id=event_id + suffix if event_id else "",
+                    raw_status=raw_status,
+                    status=status,
+                    provider_occurred_at=occurred_at,
+                    error_code=code,
+                    error_category=self.errors.category(code),
+                    error_detail=error_detail if code else "",
+                    recipient=number,
+                    sender_identity=_sender(payload.get("from")),
+                    segments=_int_or_none(payload.get("parts")),
+                    raw_payload=body,
+                    dedupe_parts=(event_type,),
+                )
+            )
+        return events
+
+    def configuration_errors(self) -> list[str]:
+        keys = self.secrets("PUBLIC_KEYS")
+        if not keys:
+            return ["has no PUBLIC_KEYS; every Telnyx webhook would be rejected"]
+        return [
+            f"PUBLIC_KEYS entry {position} is not a base64 Ed25519 public key (32 bytes)"
+            for position, key in enumerate(keys, start=1)
+            if not _is_public_key(key)
+        ]
+
+
+def _first_error(errors: Any) -> tuple[str, str]:
+    """Code and text of the first entry of ``payload.errors[]`` (the message-level errors)."""
+    for error in errors if isinstance(errors, list) else []:
+        if isinstance(error, dict) and error.get("code") not in (None, ""):
+            return str(error["code"]), str(error.get("detail") or error.get("title") or "")
+    return "", ""
+
+
+def _sender(value: Any) -> str:
+    """``payload.from``: an object (``phone_number``; ``agent_id`` for RCS) or, in older
+    examples, a bare number."""
+    if isinstance(value, dict):
+        return str(value.get("phone_number") or value.get("agent_id") or "")
+    return value if isinstance(value, str) else ""
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _is_public_key(key: str) -> bool:
+    try:
+        return len(base64.b64decode(key, validate=True)) == 32
+    except (binascii.Error, ValueError):
+        return False
