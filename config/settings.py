@@ -100,6 +100,16 @@ LOGGING = {
 
 # Further providers are enabled only when their credentials are set, so `check` stays quiet
 # (E001/E006) on installs that do not use them.
+VONAGE_SIGNATURE_SECRETS = env.list("VONAGE_SIGNATURE_SECRET", default=[])
+if VONAGE_SIGNATURE_SECRETS:
+    SMS_DELIVERY["PROVIDERS"]["vonage"] = {
+        # Dashboard → Settings → API settings → signature secret; comma-separated to rotate.
+        "SIGNATURE_SECRETS": VONAGE_SIGNATURE_SECRETS,
+        # HMAC chosen there for SMS API sig: md5, sha1, sha256, sha512 (empty: read off sig).
+        "SIGNATURE_METHOD": env.str("VONAGE_SIGNATURE_METHOD", default="") or None,
+        "UNSIGNED_DLRS_ALLOWED": env.bool("VONAGE_UNSIGNED_DLRS_ALLOWED", default=False),
+    }
+
 PLIVO_AUTH_TOKENS = env.list("PLIVO_AUTH_TOKEN", default=[])
 if PLIVO_AUTH_TOKENS:
     SMS_DELIVERY["PROVIDERS"]["plivo"] = {

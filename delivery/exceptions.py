@@ -42,6 +42,14 @@ class StorageUnavailable(SmsDeliveryError, APIException):
     default_code = "storage_unavailable"
 
 
+class Misconfigured(SmsDeliveryError, APIException):
+    """The settings cannot handle this request (see ``manage.py check``): 503, nothing written."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = _("The webhook endpoint is misconfigured; please retry later.")
+    default_code = "misconfigured"
+
+
 class ProviderNotConfigured(SmsDeliveryError, APIException):
     """The URL names a provider that is not enabled in ``SMS_DELIVERY['PROVIDERS']``."""
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 logger = logging.getLogger("delivery.webhooks")
 
 #: Sent when a webhook is refused or fails. kwargs: provider (str), reason (str: one of
-#: "signature_invalid", "malformed_payload", "payload_too_large", "storage_unavailable"),
+#: "signature_invalid", "malformed_payload", "payload_too_large", "storage_unavailable", "misconfigured"),
 #: detail (str, never contains the body or phone numbers)
 webhook_rejected = Signal()
 

@@ -23,7 +23,9 @@ from providers.registry import get_provider
 
 from .conf import app_settings
 from .exceptions import (
+    ConfigurationError,
     MalformedPayload,
+    Misconfigured,
     PayloadTooLarge,
     SignatureInvalid,
     SmsDeliveryError,
@@ -115,6 +117,11 @@ class ProviderWebhookView(APIView):
             logger.exception("%s webhook could not be stored", provider.name)
             count_rejection(provider.name, "storage_unavailable", type(exc).__name__)
             raise StorageUnavailable() from exc
+        except ConfigurationError as exc:
+            # Nothing was written; a 5xx makes the provider retry once the settings are fixed.
+            logger.error("%s webhook refused, misconfiguration: %s", provider.name, exc)
+            count_rejection(provider.name, "misconfigured", str(exc))
+            raise Misconfigured() from exc
         except SmsDeliveryError as exc:
             count_rejection(provider.name, exc.default_code, str(getattr(exc, "detail", exc)))
             raise
@@ -125,9 +132,9 @@ class ProviderWebhookView(APIView):
         if app_settings.SKIP_SIGNATURE_VERIFICATION and settings.DEBUG:
             return False
         try:
-            provider.verify(webhook)
+            verified = provider.verify(webhook) is not False
         except SignatureInvalid as exc:
             # The URL is logged so a proxy / base-URL mismatch can be diagnosed; never the body.
             logger.warning("%s signature rejected for url %r: %s", provider.name, webhook.url, exc)
             raise
-        return True
+        return verified

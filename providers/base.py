@@ -98,8 +98,12 @@ class BaseProvider:
         """The provider account the request claims to come from (unverified until verify())."""
         return ""
 
-    def verify(self, request: WebhookRequest) -> None:
-        """Raise :class:`~delivery.exceptions.SignatureInvalid` unless the provider sent this."""
+    def verify(self, request: WebhookRequest) -> bool | None:
+        """Raise :class:`~delivery.exceptions.SignatureInvalid` unless the provider sent this.
+
+        Return False only when the request was accepted unsigned because the options explicitly
+        allow it (it is then recorded as "signature not checked").
+        """
         raise NotImplementedError
 
     def parse(self, request: WebhookRequest) -> list[NormalizedEvent]:

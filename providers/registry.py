@@ -18,6 +18,7 @@ from .errors import ErrorInfo
 
 PROVIDERS: dict[str, str] = {
     "twilio": "providers.twilio.TwilioProvider",
+    "vonage": "providers.vonage.VonageProvider",
     "plivo": "providers.plivo.PlivoProvider",
     "telnyx": "providers.telnyx.TelnyxProvider",
 }
