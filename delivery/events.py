@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
 from .lifecycle import Status
 
 _MAX_KEY = 255
@@ -59,3 +62,50 @@ class NormalizedEvent:
         if len(key) > _MAX_KEY:
             key = f"{self.provider}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
         return key
+
+
+class ConsentChange(models.TextChoices):
+    """What an inbound keyword does to the sender's consent to receive our messages."""
+
+    OPT_OUT = "opt_out", _("Opted out")
+    OPT_IN = "opt_in", _("Opted back in")
+    HELP = "help", _("Asked for help")
+
+
+#: Carrier-standard keywords (CTIA; the defaults of Twilio and Telnyx). A message counts only when
+#: it is the keyword alone (any case, spaces and a final "." or "!" ignored): "Stop texting me" is
+#: not an opt-out. https://www.twilio.com/docs/messaging/tutorials/advanced-opt-out
+OPT_OUT_KEYWORDS = frozenset(
+    {"STOP", "STOPALL", "STOP ALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
+)
+OPT_IN_KEYWORDS = frozenset({"START", "YES", "UNSTOP"})
+HELP_KEYWORDS = frozenset({"HELP", "INFO"})
+
+
+def keyword_of(text: str) -> tuple[str, str]:
+    """``(keyword, consent change)`` of an inbound text, or ``("", "")`` for ordinary text.
+
+    Records keep the keyword, not the text.
+    """
+    word = " ".join(text.split()).rstrip(".!").upper()
+    for keywords, change in [
+        (OPT_OUT_KEYWORDS, ConsentChange.OPT_OUT),
+        (OPT_IN_KEYWORDS, ConsentChange.OPT_IN),
+        (HELP_KEYWORDS, ConsentChange.HELP),
+    ]:
+        if word in keywords:
+            return word, change
+    return "", ""
+
+
+@dataclass(frozen=True, slots=True)
+class InboundEvent:
+    """One message a person sent to one of our numbers, reduced to what consent needs."""
+
+    provider: str
+    provider_message_id: str
+    sender: str  #: the person's number, any format; stored hashed and encrypted
+    our_identity: str  #: our number, short code or channel address that received it
+    keyword: str = ""  #: STOP, START, HELP…; "" for ordinary text
+    consent: str = ""  #: a ConsentChange value, or ""
+    raw_payload: dict[str, Any] = field(default_factory=dict)

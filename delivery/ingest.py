@@ -15,10 +15,10 @@ from django.db import connections, router, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .events import NormalizedEvent
+from .events import ConsentChange, InboundEvent, NormalizedEvent
 from .lifecycle import Status, precedence_key, supersedes
-from .models import Message, MessageEvent, RawWebhook
-from .signals import message_status_changed
+from .models import InboundMessage, Message, MessageEvent, RawWebhook
+from .signals import consent_changed, message_status_changed
 
 #: Reports that prove the message left the provider, and ones that prove it arrived.
 _IMPLIES_SENT = frozenset(
@@ -58,15 +58,20 @@ class RawRequest:
 class IngestResult:
     raw_webhook: RawWebhook | None = None
     applied: int = 0  #: events that changed a summary
-    stored: int = 0  #: new events stored (applied or not)
+    stored: int = 0  #: new events and inbound messages stored
     duplicates: int = 0  #: events we already had
     transitions: list[tuple[Message, str, MessageEvent]] = field(default_factory=list)
+    consent_changes: list[InboundMessage] = field(default_factory=list)  #: new STOP / START
 
 
-def ingest(events: list[NormalizedEvent], raw: RawRequest | None = None) -> IngestResult:
+def ingest(
+    events: list[NormalizedEvent | InboundEvent], raw: RawRequest | None = None
+) -> IngestResult:
     """Store ``raw`` and ``events``; update each message summary. Idempotent.
 
-    Signals go out after commit, once per real status transition.
+    Delivery reports (NormalizedEvent) and messages people sent us (InboundEvent) may come in
+    the same request (some providers use one URL for both). Signals go out after commit: once
+    per real status transition, once per new opt-out / opt-in.
     """
     using = router.db_for_write(Message)
     result = IngestResult()
@@ -75,7 +80,10 @@ def ingest(events: list[NormalizedEvent], raw: RawRequest | None = None) -> Inge
             result.raw_webhook = raw.record()
             result.raw_webhook.save(using=using)
         for event in events:
-            _ingest_one(event, result, using)
+            if isinstance(event, InboundEvent):
+                _ingest_inbound(event, result, using)
+            else:
+                _ingest_one(event, result, using)
     for message, previous, event in result.transitions:
         transaction.on_commit(
             lambda m=message, p=previous, e=event: message_status_changed.send(
@@ -83,7 +91,36 @@ def ingest(events: list[NormalizedEvent], raw: RawRequest | None = None) -> Inge
             ),
             using=using,
         )
+    for inbound in result.consent_changes:
+        transaction.on_commit(
+            lambda r=inbound: consent_changed.send(
+                sender=InboundMessage, inbound=r, opted_out=r.consent == ConsentChange.OPT_OUT
+            ),
+            using=using,
+        )
     return result
+
+
+def _ingest_inbound(event: InboundEvent, result: IngestResult, using: str) -> None:
+    """Store one inbound message unless we have it already (provider + message id)."""
+    record = InboundMessage(
+        provider=event.provider,
+        provider_message_id=event.provider_message_id,
+        raw_webhook=result.raw_webhook,
+        our_identity=event.our_identity[:100],
+        keyword=event.keyword,
+        consent=event.consent,
+    )
+    record.set_sender(event.sender)
+    record.pk = _insert_unless_duplicate(
+        record, using, conflict=("provider", "provider_message_id")
+    )
+    if record.pk is None:
+        result.duplicates += 1
+        return
+    result.stored += 1
+    if record.consent in (ConsentChange.OPT_OUT, ConsentChange.OPT_IN):
+        result.consent_changes.append(record)
 
 
 def store_unparsed(raw: RawRequest, error: str) -> RawWebhook:
@@ -208,22 +245,24 @@ def _fold_into_summary(
         message.error_category = event.error_category
 
 
-def _insert_unless_duplicate(record: MessageEvent, using: str) -> int | None:
-    """``INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING id``: the new id, or None.
+def _insert_unless_duplicate(record, using: str, conflict=("dedupe_key",)) -> int | None:
+    """``INSERT … ON CONFLICT (<conflict>) DO NOTHING RETURNING id``: the new id, or None.
 
     One statement that says whether the row is new, which decides whether the summary and the
-    signal run. PostgreSQL and SQLite (>= 3.35) share this syntax.
+    signals run. PostgreSQL and SQLite (>= 3.35) share this syntax; ``conflict`` names the
+    columns of a unique constraint of the record's table.
     """
     connection = connections[using]
-    opts = MessageEvent._meta
+    quote = connection.ops.quote_name
+    opts = record._meta
     fields = [f for f in opts.concrete_fields if not f.primary_key]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    columns = ", ".join(quote(f.column) for f in fields)
     values = [f.get_db_prep_save(f.pre_save(record, add=True), connection) for f in fields]
     placeholders = ", ".join(["%s"] * len(fields))
     sql = (
-        f"INSERT INTO {connection.ops.quote_name(opts.db_table)} ({columns}) "  # noqa: S608
-        f"VALUES ({placeholders}) ON CONFLICT ({connection.ops.quote_name('dedupe_key')}) "
-        f"DO NOTHING RETURNING {connection.ops.quote_name(opts.pk.column)}"
+        f"INSERT INTO {quote(opts.db_table)} ({columns}) "  # noqa: S608 - names, not input
+        f"VALUES ({placeholders}) ON CONFLICT ({', '.join(map(quote, conflict))}) "
+        f"DO NOTHING RETURNING {quote(opts.pk.column)}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, values)

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from . import recipients
+from .events import ConsentChange
 from .lifecycle import FINAL_STATUSES, ErrorCategory, Status, precedence_key
 
 
@@ -299,3 +300,77 @@ class MessageEvent(models.Model):
         return precedence_key(
             self.status, self.provider_occurred_at, self.error_code, self.dedupe_key
         )
+
+
+class InboundMessageQuerySet(models.QuerySet):
+    def consent_for(self, recipient_hash: str, our_identity: str | None = None):
+        """The latest opt-out / opt-in of a person (towards one of our senders), or None."""
+        if not recipient_hash:
+            return None
+        mine = self.filter(sender_hash=recipient_hash)
+        if our_identity is not None:
+            mine = mine.filter(our_identity=our_identity)
+        return (
+            mine.exclude(consent__in=["", ConsentChange.HELP])
+            .order_by("-received_at", "-id")
+            .first()
+        )
+
+
+class InboundMessage(models.Model):
+    """A message a person sent us, kept for what it says about consent (STOP, START, HELP).
+
+    The text itself is not stored here (it stays in the raw webhook); the sender's number is
+    hashed with the same key as ``Message.recipient_hash``, so the two can be matched.
+    """
+
+    provider = models.CharField(_("provider"), max_length=32)
+    provider_message_id = models.CharField(_("provider message id"), max_length=64)
+    raw_webhook = models.ForeignKey(
+        RawWebhook,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("raw webhook"),
+    )
+    sender_hash = models.CharField(_("sender hash"), max_length=64, blank=True)
+    sender_encrypted = models.TextField(_("sender (encrypted)"), blank=True)
+    our_identity = models.CharField(
+        _("received by"),
+        max_length=100,
+        blank=True,
+        help_text=_("Our number, short code or channel address the person wrote to."),
+    )
+    keyword = models.CharField(_("keyword"), max_length=32, blank=True)
+    consent = models.CharField(
+        _("consent change"), max_length=16, blank=True, choices=ConsentChange.choices
+    )
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
+
+    objects = InboundMessageQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("inbound message")
+        verbose_name_plural = _("inbound messages")
+        ordering = ["-received_at", "-id"]
+        get_latest_by = "received_at"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "provider_message_id"], name="sms_delivery_inbound_provider_id"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["sender_hash", "our_identity", "received_at"], name="sms_inbound_consent"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.provider} {self.keyword or 'text'} {self.received_at:%Y-%m-%d %H:%M}"
+
+    def set_sender(self, number: str) -> None:
+        e164 = recipients.to_e164(number)
+        if e164:
+            self.sender_hash = recipients.recipient_hash(e164)
+            self.sender_encrypted = recipients.encrypt(e164)

@@ -6,3 +6,8 @@ from django.dispatch import Signal
 #: event nor for an event that does not change ``Message.current_status``.
 #: kwargs: message (Message), previous_status (str), status (str), event (MessageEvent)
 message_status_changed = Signal()
+
+#: Sent after commit when a person texts an opt-out or opt-in keyword (STOP, START…) for the first
+#: time in that inbound message (never for a duplicate delivery of it).
+#: kwargs: inbound (InboundMessage), opted_out (bool)
+consent_changed = Signal()

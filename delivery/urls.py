@@ -12,6 +12,11 @@ app_name = "sms_delivery"
 
 urlpatterns = [
     re_path(
+        r"^(?P<provider_name>[a-z0-9_-]+)/inbound/?$",
+        ProviderWebhookView.as_view(kind="inbound"),
+        name="inbound",
+    ),
+    re_path(
         r"^(?P<provider_name>[a-z0-9_-]+)/status/?$", ProviderWebhookView.as_view(), name="status"
     ),
 ]

@@ -14,6 +14,7 @@ from django.db import DatabaseError
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import status
+from rest_framework.exceptions import NotFound
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -92,9 +93,16 @@ class ProviderWebhookView(APIView):
     throttle_classes = []  # never throttle a provider's retries
     parser_classes = []  # the body is read raw, before anything parses it
     renderer_classes = [JSONRenderer]
+    kind = "status"  #: "status" (delivery reports) or "inbound" (messages people send us)
+
+    def provider(self, provider_name):
+        provider = get_provider(provider_name)
+        if self.kind == "inbound" and not provider.receives_inbound:
+            raise NotFound(f"{provider.name} has no inbound webhook.")
+        return provider
 
     def head(self, request, provider_name):
-        get_provider(provider_name)
+        self.provider(provider_name)
         return Response(status=status.HTTP_200_OK)
 
     def get(self, request, provider_name):
@@ -102,17 +110,19 @@ class ProviderWebhookView(APIView):
         return self.post(request, provider_name)
 
     def post(self, request, provider_name):
-        provider = get_provider(provider_name)
+        provider = self.provider(provider_name)
         try:
             webhook = read_webhook(request)
             verified = self._verify(provider, webhook)
             raw = _evidence(webhook, provider.name, provider.account(webhook), verified)
+            parse = provider.parse_inbound if self.kind == "inbound" else provider.parse
             try:
-                events = provider.parse(webhook)
+                events = parse(webhook)
             except MalformedPayload as exc:
                 store_unparsed(raw, str(exc.detail))
                 raise
-            result = ingest(events, raw)
+            stored = ingest(events, raw).stored
+            answer = provider.inbound_response(stored) if self.kind == "inbound" else None
         except DatabaseError as exc:
             logger.exception("%s webhook could not be stored", provider.name)
             count_rejection(provider.name, "storage_unavailable", type(exc).__name__)
@@ -125,7 +135,7 @@ class ProviderWebhookView(APIView):
         except SmsDeliveryError as exc:
             count_rejection(provider.name, exc.default_code, str(getattr(exc, "detail", exc)))
             raise
-        return Response({"success": True, "processed": len(events), "new": result.stored})
+        return answer or Response({"success": True, "processed": len(events), "new": stored})
 
     def _verify(self, provider, webhook: WebhookRequest) -> bool:
         """True when verified; False when skipped (development only, see check E004)."""

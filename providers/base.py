@@ -13,9 +13,9 @@ from functools import cached_property
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
-from django.http import QueryDict
+from django.http import HttpResponse, QueryDict
 
-from delivery.events import NormalizedEvent
+from delivery.events import InboundEvent, NormalizedEvent
 from delivery.exceptions import MalformedPayload
 from delivery.lifecycle import Status
 
@@ -109,6 +109,17 @@ class BaseProvider:
     def parse(self, request: WebhookRequest) -> list[NormalizedEvent]:
         """Normalized events of a verified request; raise MalformedPayload if there are none."""
         raise NotImplementedError
+
+    #: Whether ``/webhooks/<name>/inbound/`` exists for this provider (see parse_inbound).
+    receives_inbound: ClassVar[bool] = False
+
+    def parse_inbound(self, request: WebhookRequest) -> list[InboundEvent]:
+        """Messages people sent us (opt-out keywords), from a verified inbound webhook."""
+        raise NotImplementedError
+
+    def inbound_response(self, stored: int) -> HttpResponse | None:
+        """What to answer an inbound webhook (None: the JSON success answer)."""
+        return None
 
     def configuration_errors(self) -> list[str]:
         """Problems with this provider's settings, for the system checks (empty: all fine)."""

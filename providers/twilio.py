@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+from django.http import HttpResponse
 from twilio.request_validator import (
     SIGNATURE_HEADER,
     SIGNATURE_SETTINGS_HEADER,
@@ -19,7 +20,7 @@ from twilio.request_validator import (
     get_signature_algorithm,
 )
 
-from delivery.events import NormalizedEvent
+from delivery.events import ConsentChange, InboundEvent, NormalizedEvent, keyword_of
 from delivery.exceptions import MalformedPayload, SignatureInvalid
 from delivery.lifecycle import Status
 
@@ -150,6 +151,46 @@ class TwilioProvider(BaseProvider):
                 raw_payload=_as_dict(params),
             )
         ]
+
+    # -- inbound messages (opt-out keywords) -----------------------------------------------
+    # https://www.twilio.com/docs/messaging/guides/webhook-request: From, To, Body, MessageSid;
+    # OptOutType (STOP / START / HELP) when the Messaging Service has Advanced Opt-Out on, which
+    # also covers keywords the service was configured with.
+
+    receives_inbound = True
+    _OPT_OUT_TYPES = {
+        "STOP": ConsentChange.OPT_OUT,
+        "START": ConsentChange.OPT_IN,
+        "HELP": ConsentChange.HELP,
+    }
+
+    def parse_inbound(self, request: WebhookRequest) -> list[InboundEvent]:
+        request.require_utf8()
+        params = self._params(request)
+        sid = params.get("MessageSid") or params.get("SmsSid")
+        if not sid or not params.get("From"):
+            raise MalformedPayload("MessageSid or From is missing.")
+        keyword, consent = keyword_of(params.get("Body", ""))
+        opt_out_type = params.get("OptOutType", "").upper()
+        if opt_out_type in self._OPT_OUT_TYPES:
+            keyword, consent = keyword or opt_out_type, self._OPT_OUT_TYPES[opt_out_type]
+        return [
+            InboundEvent(
+                provider=self.name,
+                provider_message_id=sid,
+                sender=params["From"],
+                our_identity=params.get("To", ""),
+                keyword=keyword,
+                consent=consent,
+                raw_payload=_as_dict(params),
+            )
+        ]
+
+    def inbound_response(self, stored: int) -> HttpResponse:
+        """Empty TwiML: Twilio expects XML from an incoming-message webhook; no reply is sent."""
+        return HttpResponse(
+            '<?xml version="1.0" encoding="UTF-8"?><Response/>', content_type="text/xml"
+        )
 
     def configuration_errors(self) -> list[str]:
         if self.secrets("AUTH_TOKENS") or self.options.get("SUBACCOUNTS"):

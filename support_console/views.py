@@ -14,7 +14,7 @@ from django.urls import path
 from django.views.decorators.http import require_POST
 
 from delivery.conf import app_settings
-from delivery.models import MessageEvent
+from delivery.models import InboundMessage, MessageEvent
 from providers.registry import error_info
 
 from . import timeline
@@ -97,6 +97,7 @@ class MessagePagesMixin:
             "next_step": timeline.next_step(message),
             "error": info,
             "related": timeline.related(message),
+            "consent": InboundMessage.objects.consent_for(message.recipient_hash),
             "product_url": (
                 product_url.format(reference=message.product_reference)
                 if product_url and message.product_reference

@@ -87,3 +87,32 @@ def test_many_messages_and_statuses_at_once_lose_nothing():
     race(targets)
     assert MessageEvent.objects.count() == 12
     assert set(Message.objects.values_list("current_status", flat=True)) == {Status.DELIVERED}
+
+
+def test_the_same_stop_from_eight_threads_is_one_opt_out():
+    from delivery.events import ConsentChange, InboundEvent
+    from delivery.models import InboundMessage
+    from delivery.signals import consent_changed
+
+    seen = []
+    lock = threading.Lock()
+
+    def receiver(sender, inbound, opted_out, **kwargs):
+        with lock:
+            seen.append(opted_out)
+
+    consent_changed.connect(receiver)
+    stop = InboundEvent(
+        provider="twilio",
+        provider_message_id="SM" + "5" * 32,
+        sender="+14155550100",
+        our_identity="+15017122661",
+        keyword="STOP",
+        consent=ConsentChange.OPT_OUT,
+    )
+    try:
+        race([lambda: ingest([stop])] * 8)
+    finally:
+        consent_changed.disconnect(receiver)
+    assert InboundMessage.objects.count() == 1
+    assert seen == [True]

@@ -285,3 +285,22 @@ def test_review_queue_of_unparsed_requests(agent_client, client):
     assert "%2B•••••••0100" in shown and "4155550100" not in shown
     log = RevealLog.objects.get()
     assert (log.raw_webhook, log.message, log.kind) == (raw, None, "raw_payload")
+
+
+def test_message_page_warns_when_the_recipient_opted_out(agent_client, message):
+    from delivery.events import ConsentChange, InboundEvent
+
+    ingest(
+        [
+            InboundEvent(
+                provider="twilio",
+                provider_message_id="SM" + "9" * 32,
+                sender="+1 415 555 0100",
+                our_identity="+15017122661",
+                keyword="STOP",
+                consent=ConsentChange.OPT_OUT,
+            )
+        ]
+    )
+    body = page(agent_client, message).content.decode()
+    assert 'id="sms-consent"' in body and "Opted out." in body and "<code>STOP</code>" in body
