@@ -7,7 +7,7 @@ from django.core.management import CommandError, call_command
 
 from delivery.lifecycle import Status
 from delivery.management.commands.sms_delivery_simulate import build_callbacks
-from delivery.models import Message, MessageEvent
+from delivery.models import InboundMessage, Message, MessageEvent
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,8 +31,14 @@ def test_fills_a_running_server_and_is_idempotent(live_server):
     assert MessageEvent.objects.filter(duplicate_count__gt=0).exists()
     assert not Message.objects.filter(current_status=Status.ACCEPTED).exists()
 
+    replies = InboundMessage.objects.count()
+    assert replies >= 1 and set(InboundMessage.objects.values_list("keyword", flat=True)) == {
+        "STOP"
+    }
+
     call_command("sms_delivery_simulate", url=live_server.url, messages=12, seed=2, stdout=out)
     assert (Message.objects.count(), MessageEvent.objects.count()) == (12, events)
+    assert InboundMessage.objects.count() == replies
 
 
 def test_wrong_token_is_reported(live_server):

@@ -1,4 +1,5 @@
-"""Post realistic, signed Twilio status callbacks to a running server: duplicated and shuffled.
+"""Post realistic, signed Twilio status callbacks to a running server: duplicated and shuffled,
+followed by a few STOP replies to the inbound URL.
 
 Watch the support console fill up, or check a deployment end to end::
 
@@ -80,32 +81,55 @@ def build_callbacks(messages: int, seed: int, account_sid: str) -> list[dict[str
     return callbacks
 
 
+def build_replies(callbacks: list[dict[str, str]], seed: int) -> list[dict[str, str]]:
+    """Incoming messages: about one SMS recipient in ten texts STOP back (some twice)."""
+    rnd = random.Random(seed + 1)
+    pairs = sorted({(c["To"], c["From"]) for c in callbacks if "ChannelPrefix" not in c})
+    replies = []
+    for person, ours in rnd.sample(pairs, k=max(1, len(pairs) // 10)) if pairs else []:
+        sid = "SM" + hashlib.sha256(f"simulate-reply:{seed}:{person}".encode()).hexdigest()[:32]
+        fields = {"AccountSid": callbacks[0]["AccountSid"], "ApiVersion": "2010-04-01"}
+        fields |= {"Body": "STOP", "From": person, "To": ours, "MessageSid": sid, "SmsSid": sid}
+        fields |= {"NumMedia": "0", "NumSegments": "1", "SmsStatus": "received"}
+        replies += [fields, fields] if rnd.random() < 0.3 else [fields]  # Twilio retries too
+    return replies
+
+
 class Command(BaseCommand):
-    help = "Post signed, duplicated, shuffled Twilio status callbacks to a running server."
+    help = (
+        "Post signed, duplicated, shuffled Twilio status callbacks (and a few STOP replies) "
+        "to a running server."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--url", default="http://127.0.0.1:8000", help="Server base URL.")
         parser.add_argument("--path", default="/webhooks/twilio/status/")
+        parser.add_argument("--inbound-path", default="/webhooks/twilio/inbound/")
         parser.add_argument("--messages", type=int, default=20)
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument("--auth-token", help="Default: the first configured Twilio token.")
         parser.add_argument("--delay", type=float, default=0.0, help="Seconds between posts.")
 
-    def handle(self, *args, url, path, messages, seed, auth_token, delay, **options):
+    def handle(self, *args, url, path, inbound_path, messages, seed, auth_token, delay, **options):
         twilio = app_settings.provider("twilio")
         tokens = [auth_token] if auth_token else twilio.secrets("AUTH_TOKENS")
         if not tokens:
             raise CommandError("No Twilio auth token: pass --auth-token or set TWILIO_AUTH_TOKEN.")
         account_sid = twilio.get("ACCOUNT_SID") or "AC" + "0" * 32
-        target = url.rstrip("/") + path
         validator = RequestValidator(tokens[0])
         callbacks = build_callbacks(messages, seed, account_sid)
-        self.stdout.write(f"Posting {len(callbacks)} callbacks for {messages} messages to {target}")
+        replies = build_replies(callbacks, seed)
         outcomes = Counter()
-        for fields in callbacks:
-            outcomes[self._post(target, fields, validator.compute_signature(target, fields))] += 1
-            if delay:
-                time.sleep(delay)
+        for target, batch in [
+            (url.rstrip("/") + path, callbacks),
+            (url.rstrip("/") + inbound_path, replies),
+        ]:
+            self.stdout.write(f"Posting {len(batch)} signed requests to {target}")
+            for fields in batch:
+                signature = validator.compute_signature(target, fields)
+                outcomes[self._post(target, fields, signature)] += 1
+                if delay:
+                    time.sleep(delay)
         summary = ", ".join(f"{count} × {status}" for status, count in sorted(outcomes.items()))
         self.stdout.write(self.style.SUCCESS(f"Done: {summary}"))
         if set(outcomes) - {200}:
