@@ -5,7 +5,9 @@ default) or GET (query string) on every status change:
 https://www.plivo.com/docs/messaging/api/message/message-status-callbacks and
 https://www.plivo.com/docs/messaging/api/message/send-a-message (see ../shared/providers.md §3).
 Requests are verified with the ``plivo`` SDK's own validators over the exact URL Plivo called,
-and ``Status`` is mapped to the canonical lifecycle.
+and ``Status`` is mapped to the canonical lifecycle. Incoming messages (the application's
+``message_url``) are verified the same way and reduced to opt-out / opt-in keywords (section
+"inbound messages" below).
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ import logging
 import re
 from datetime import UTC, datetime
 
+from django.http import HttpResponse
 from plivo.exceptions import ValidationError
 from plivo.utils import validate_signature, validate_v3_signature
 
-from delivery.events import NormalizedEvent
+from delivery.events import ConsentChange, InboundEvent, NormalizedEvent, keyword_of
 from delivery.exceptions import MalformedPayload, SignatureInvalid
 from delivery.lifecycle import Status
 
@@ -66,7 +69,8 @@ def parse_plivo_time(value: str) -> datetime | None:
 
 
 class PlivoProvider(BaseProvider):
-    """Plivo status callbacks at ``/webhooks/plivo/status/`` (POST form or GET query).
+    """Plivo status callbacks at ``/webhooks/plivo/status/`` (POST form or GET query), and
+    incoming messages at ``/webhooks/plivo/inbound/`` (the application's ``message_url``).
 
     Options (``SMS_DELIVERY["PROVIDERS"]["plivo"]``): ``AUTH_TOKENS`` (one or several, for
     rotation: the main account's token verifies every subaccount's callbacks through the
@@ -164,6 +168,64 @@ class PlivoProvider(BaseProvider):
                 dedupe_parts=(f"seq={sequence}",) if sequence else (),
             )
         ]
+
+    # -- inbound messages (opt-out keywords) -----------------------------------------------
+    # Plivo calls the message_url of the application linked to the number, with message_method
+    # (POST form fields by default, or GET query), signed like every other Plivo request:
+    # https://www.plivo.com/docs/messaging/api/message/handling-incoming,
+    # https://docs.plivo.com/docs/account/api/application/create-an-application (message_method),
+    # https://docs.plivo.com/docs/voice/xml/request/validation ("message_url" is signed with V3).
+    # Fields: MessageUUID, From, To (digits, no "+"), Type (sms / mms / whatsapp), Text (SMS),
+    # Body (MMS and WhatsApp), MessageIntent (optout / optin / help when the text is one of
+    # Plivo's standard keywords; long codes and toll-free only), Units, TotalRate, TotalAmount,
+    # PowerpackUUID, MediaCount / Media<n> (MMS), ContentType / MimeType (WhatsApp), ErrorCode.
+
+    receives_inbound = True
+    _MESSAGE_INTENTS = {
+        "optout": ("STOP", ConsentChange.OPT_OUT),
+        "optin": ("START", ConsentChange.OPT_IN),
+        "help": ("HELP", ConsentChange.HELP),
+    }
+    #: The answer to an incoming message: Plivo XML that sends no reply. Plivo "expects an XML
+    #: response" from the message_url, with Content-Type text/xml or application/xml, and replies
+    #: only when it holds a <Message> (https://plivo.com/docs/messaging/xml/request/messages,
+    #: https://plivo.com/docs/messaging/xml/response). Equivalent to the SDK's empty
+    #: ``plivoxml.ResponseElement().to_string()``. Plivo's own receive-SMS example
+    #: (plivo-examples-python sms/receive_sms.py) answers plain text, so Plivo acts only on a
+    #: <Message> it finds; how it treats an empty <Response> beyond that is unconfirmed.
+    INBOUND_RESPONSE = "<Response></Response>"
+
+    def parse_inbound(self, request: WebhookRequest) -> list[InboundEvent]:
+        request.require_utf8()
+        params = request.form
+        uuid = params.get("MessageUUID", "").strip()
+        sender = params.get("From", "").strip()
+        if not uuid or not sender:
+            raise MalformedPayload("MessageUUID or From is missing.")
+        # SMS carries its text in Text, MMS and WhatsApp in Body.
+        text = params.get("Text") or params.get("Body") or ""
+        keyword, consent = keyword_of(text)
+        intent = params.get("MessageIntent", "").strip().lower()
+        if intent in self._MESSAGE_INTENTS:
+            # Plivo matched one of its standard keywords, which may be one our list lacks.
+            intent_keyword, consent = self._MESSAGE_INTENTS[intent]
+            keyword = keyword or intent_keyword
+        return [
+            InboundEvent(
+                provider=self.name,
+                provider_message_id=uuid,
+                sender=_e164_hint(sender),
+                # As Plivo writes it, like the From (sender identity) of our outbound messages.
+                our_identity=params.get("To", "").strip(),
+                keyword=keyword,
+                consent=consent,
+                raw_payload=_as_dict(params),
+            )
+        ]
+
+    def inbound_response(self, stored: int) -> HttpResponse:
+        """Empty Plivo XML: Plivo acknowledges the message and sends no reply."""
+        return HttpResponse(self.INBOUND_RESPONSE, content_type="application/xml")
 
     def configuration_errors(self) -> list[str]:
         tokens = self.secrets("AUTH_TOKENS")

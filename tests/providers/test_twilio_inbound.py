@@ -123,6 +123,9 @@ def test_signed_inbound_without_sender_is_400_and_kept_for_review(client):
     assert RawWebhook.objects.get().parse_error == "MessageSid or From is missing."
 
 
-def test_provider_without_inbound_is_404(client, settings):
-    settings.SMS_DELIVERY["PROVIDERS"]["vonage"] = {"SIGNATURE_SECRETS": ["x"]}
-    assert client.post("/webhooks/vonage/inbound/", "a=b", content_type=FORM).status_code == 404
+def test_provider_without_inbound_is_404(client, monkeypatch):
+    from providers.twilio import TwilioProvider
+
+    monkeypatch.setattr(TwilioProvider, "receives_inbound", False)
+    assert post(client, incoming("STOP")).status_code == 404
+    assert not RawWebhook.objects.exists()
