@@ -7,12 +7,16 @@ retries), https://developers.telnyx.com/api-reference/callbacks/delivery-update 
 https://developers.telnyx.com/docs/development/sdk/python/webhooks (verification), and the
 ``telnyx`` SDK itself: ``telnyx/lib/webhook_verification.py`` (verifier) and
 ``telnyx/types/outbound_message_payload.py`` (the ``to[].status`` enum), read in telnyx 4.189.
+Inbound messages (``message.received``):
+https://developers.telnyx.com/api-reference/callbacks/inbound-message and the SDK's
+``telnyx/types/messaging_inbound_message_payload.py`` (4.189).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -27,7 +31,7 @@ from telnyx.lib.webhook_verification import (
     verify_webhook_signature,
 )
 
-from delivery.events import NormalizedEvent
+from delivery.events import ConsentChange, InboundEvent, NormalizedEvent, keyword_of
 from delivery.exceptions import MalformedPayload, SignatureInvalid
 from delivery.lifecycle import Status
 
@@ -36,9 +40,13 @@ from .telnyx_errors import TELNYX_ERRORS
 
 logger = logging.getLogger(__name__)
 
-#: Inbound messages arrive on the messaging profile's one webhook URL too; they are not delivery
-#: reports (https://developers.telnyx.com/docs/messaging/messages/messaging-profiles-overview).
+#: Inbound messages arrive on the messaging profile's one webhook URL too, next to the delivery
+#: reports (https://developers.telnyx.com/docs/messaging/messages/receiving-webhooks: "Webhook
+#: event types": ``message.received``, "An inbound SMS/MMS arrives at your number").
 INBOUND_EVENT = "message.received"
+
+#: ``InboundMessage.provider_message_id`` is 64 characters.
+_MAX_MESSAGE_ID = 64
 
 #: ``payload.errors[]`` is message-level; the SDK documents it as "errors [that] may point at
 #: addressees when referring to unsuccessful/unconfirmed delivery statuses". So a recipient gets
@@ -77,6 +85,10 @@ class TelnyxProvider(BaseProvider):
     message id as ``provider_message_id``; a message with several recipients (group MMS) becomes
     one message per recipient, ``"<message id>:<recipient number>"``, because a Message here has
     exactly one recipient and its own summary.
+
+    ``message.received`` (a person texted one of our numbers) arrives on the same URL and becomes
+    an :class:`~delivery.events.InboundEvent` (opt-out keywords); ``/webhooks/telnyx/inbound/``
+    accepts exactly the same webhooks, for a messaging profile pointed there instead.
     """
 
     name = "telnyx"
@@ -143,7 +155,11 @@ class TelnyxProvider(BaseProvider):
 
     # -- parsing --------------------------------------------------------------------------
 
-    def parse(self, request: WebhookRequest) -> list[NormalizedEvent]:
+    def parse(self, request: WebhookRequest) -> list[NormalizedEvent | InboundEvent]:
+        """Delivery reports (one event per recipient) and inbound messages (``message.received``).
+
+        A messaging profile has one webhook URL for both, so both come through here.
+        """
         request.require_utf8()
         body = request.json
         data = body.get("data") if isinstance(body, dict) else None
@@ -153,10 +169,17 @@ class TelnyxProvider(BaseProvider):
         if not isinstance(payload, dict):
             raise MalformedPayload("data.payload is missing.")
         event_type = str(data.get("event_type") or "")
-        if event_type == INBOUND_EVENT or payload.get("direction") == "inbound":
-            # Acknowledged (the raw request is kept as evidence) but not a delivery report.
-            logger.debug("Telnyx %s event acknowledged; not a delivery report.", event_type)
+        if event_type == INBOUND_EVENT:
+            return self._inbound(body, payload)
+        if payload.get("direction") == "inbound":
+            # Some other event about an inbound message: kept as evidence, nothing to record.
+            logger.debug("Telnyx %s inbound event acknowledged; not parsed.", event_type)
             return []
+        return self._delivery(body, data, payload, event_type)
+
+    def _delivery(
+        self, body: dict, data: dict, payload: dict, event_type: str
+    ) -> list[NormalizedEvent]:
         message_id = payload.get("id")
         if not message_id or not isinstance(message_id, str):
             raise MalformedPayload("data.payload.id (the message id) is missing.")
@@ -199,6 +222,68 @@ class TelnyxProvider(BaseProvider):
             )
         return events
 
+    # -- inbound messages (opt-out keywords) -----------------------------------------------
+    # Shape: https://developers.telnyx.com/api-reference/callbacks/inbound-message and
+    # https://developers.telnyx.com/docs/messaging/messages/receiving-webhooks ("Inbound message
+    # (message.received)"): data.payload.id (message id), from.phone_number (the person),
+    # to[] (our receiving number(s): phone_number, or agent_id for RCS), text. The SDK
+    # (MessagingInboundMessagePayload, telnyx 4.189) adds that ``to`` is one bare number for
+    # WhatsApp (an older Telnyx SDK's webhook test payload has it too: UNCONFIRMED for SMS), and
+    # ``autoresponse_type``: "Automatic response type triggered by an inbound opt-in, opt-out, or
+    # help keyword. Examples include START, STOP, and HELP."
+
+    #: ``/webhooks/telnyx/inbound/`` exists. It takes every Telnyx webhook, as the status URL
+    #: does: a messaging profile has one URL, so delivery reports of messages sent from a
+    #: profile pointed there arrive there too.
+    receives_inbound = True
+    _AUTORESPONSE_TYPES = {
+        "STOP": ConsentChange.OPT_OUT,
+        "START": ConsentChange.OPT_IN,
+        "HELP": ConsentChange.HELP,
+    }
+
+    def parse_inbound(self, request: WebhookRequest) -> list[NormalizedEvent | InboundEvent]:
+        """The same as :meth:`parse`; the answer is the usual JSON (Telnyx wants only a 2xx)."""
+        return self.parse(request)
+
+    def _inbound(self, body: dict, payload: dict) -> list[InboundEvent]:
+        """One InboundEvent per number of ours in ``to[]``.
+
+        Several numbers (a group MMS reaching more than one of our numbers) give several
+        events, ``provider_message_id`` ``"<message id>:<our number>"``. The other group
+        participants are listed in ``cc[]`` ("inbound group messages via webhooks with a cc
+        field listing all participants",
+        https://developers.telnyx.com/docs/messaging/messages/group-messaging) and are never
+        taken as ours. UNCONFIRMED: that ``to[]`` of an inbound group MMS holds only our numbers.
+        """
+        message_id = payload.get("id")
+        if not message_id or not isinstance(message_id, str):
+            raise MalformedPayload("data.payload.id (the message id) is missing.")
+        sender = _sender(payload.get("from"))
+        if not sender:
+            raise MalformedPayload("data.payload.from.phone_number (the sender) is missing.")
+        ours = _our_numbers(payload.get("to"), sender)
+        if not ours:
+            raise MalformedPayload("data.payload.to lists none of our numbers.")
+        keyword, consent = keyword_of(_text(payload))
+        autoresponse = str(payload.get("autoresponse_type") or "").strip().upper()
+        if autoresponse in self._AUTORESPONSE_TYPES:
+            # Telnyx matched a keyword of the profile's own list (which may hold more words).
+            keyword, consent = keyword or autoresponse, self._AUTORESPONSE_TYPES[autoresponse]
+        group = len(ours) > 1
+        return [
+            InboundEvent(
+                provider=self.name,
+                provider_message_id=_inbound_id(message_id, number) if group else message_id,
+                sender=sender,
+                our_identity=number,
+                keyword=keyword,
+                consent=consent,
+                raw_payload=body,
+            )
+            for number in ours
+        ]
+
     def configuration_errors(self) -> list[str]:
         keys = self.secrets("PUBLIC_KEYS")
         if not keys:
@@ -224,6 +309,36 @@ def _sender(value: Any) -> str:
     if isinstance(value, dict):
         return str(value.get("phone_number") or value.get("agent_id") or "")
     return value if isinstance(value, str) else ""
+
+
+def _our_numbers(value: Any, sender: str) -> list[str]:
+    """Our receiving numbers in an inbound ``payload.to``: a list of objects (SMS, MMS, RCS) or
+    one bare number (WhatsApp, older examples). Blanks, repeats and the sender are left out."""
+    entries = value if isinstance(value, list) else [value]
+    numbers = [_sender(entry) for entry in entries]
+    return [n for n in dict.fromkeys(numbers) if n and n != sender]
+
+
+def _text(payload: dict) -> str:
+    """The message text: ``payload.text`` (SMS / MMS), else ``payload.body.text`` (RCS: a
+    string; WhatsApp: ``{"body": ...}``)."""
+    text = payload.get("text")
+    if isinstance(text, str) and text:
+        return text
+    body = payload.get("body")
+    text = body.get("text") if isinstance(body, dict) else None
+    if isinstance(text, dict):
+        text = text.get("body")
+    return text if isinstance(text, str) else ""
+
+
+def _inbound_id(message_id: str, number: str) -> str:
+    """``"<message id>:<our number>"``, with the number hashed if that would not fit."""
+    key = f"{message_id}:{number}"
+    if len(key) > _MAX_MESSAGE_ID:
+        digest = hashlib.sha256(number.encode()).hexdigest()
+        key = f"{message_id}:{digest}"[:_MAX_MESSAGE_ID]
+    return key
 
 
 def _int_or_none(value: Any) -> int | None:

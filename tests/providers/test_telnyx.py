@@ -22,7 +22,7 @@ from nacl.signing import SigningKey
 
 from delivery.ingest import register_outbound
 from delivery.lifecycle import ErrorCategory, Status
-from delivery.models import Message, MessageEvent, RawWebhook
+from delivery.models import InboundMessage, Message, MessageEvent, RawWebhook
 from providers.base import WebhookRequest
 from providers.telnyx import TelnyxProvider, parse_occurred_at
 from providers.telnyx_errors import TELNYX_ERRORS
@@ -456,13 +456,25 @@ def test_read_receipt_event(client):
     assert Message.objects.get().current_status == Status.READ
 
 
-def test_inbound_message_is_acknowledged_and_kept_but_is_not_a_delivery(client):
+def test_inbound_message_on_the_status_url_is_recorded_not_a_delivery(client):
+    """One URL per messaging profile: message.received comes here too (more in _inbound)."""
     response = post(client, payloads.INBOUND)
     assert response.status_code == 200
-    assert response.json() == {"success": True, "processed": 0, "new": 0}
-    assert not Message.objects.exists()
+    assert response.json() == {"success": True, "processed": 1, "new": 1}
+    assert not Message.objects.exists() and not MessageEvent.objects.exists()
+    inbound = InboundMessage.objects.get()
+    assert (inbound.provider_message_id, inbound.our_identity) == (
+        payloads.INBOUND_ID,
+        payloads.FROM,
+    )
     raw = RawWebhook.objects.get()
     assert (raw.parse_error, raw.account) == ("", payloads.ORGANIZATION_ID)
+
+
+def test_other_inbound_direction_event_is_acknowledged(client):
+    body = payloads.with_changes(payloads.INBOUND, event_type="message.something_new")
+    assert post(client, body).json() == {"success": True, "processed": 0, "new": 0}
+    assert not InboundMessage.objects.exists() and not Message.objects.exists()
 
 
 def test_unknown_fields_are_kept_and_do_not_break_parsing(client):
