@@ -1,39 +1,42 @@
-"""Vonage delivery reports: SMS API delivery receipts and Messages API status webhooks.
+"""Vonage: SMS API delivery receipts and inbound SMS, Messages API status webhooks and inbound.
 
-Both products post to ``/webhooks/vonage/status/``. Which one sent a request is told by its
-content: an ``Authorization: Bearer`` token or a JSON object with ``message_uuid`` is a Messages
-API status webhook; anything else is an SMS API delivery receipt (DLR). Sources (see
+Delivery reports of both products go to ``/webhooks/vonage/status/``, messages people send us to
+``/webhooks/vonage/inbound/``. Which product sent a request is told by its content: an
+``Authorization: Bearer`` token or a JSON object with ``message_uuid`` is the Messages API
+(handled in :mod:`providers.vonage_messages`); anything else is the SMS API. Sources (see
 ../shared/providers.md §2 and docs/providers/vonage.md):
 
 - SMS API DLRs (GET query, POST form or POST JSON, chosen in the dashboard): fields in
   https://developer.vonage.com/en/messaging/sms/guides/delivery-receipts; the optional ``sig``
   is checked with vonage-http-client's ``Auth.check_signature`` as
   https://developer.vonage.com/en/getting-started/concepts/signing-messages describes.
-- Messages API status webhooks (POST JSON): fields in
-  https://developer.vonage.com/en/messages/concepts/messages-status-callbacks; the bearer JWT
-  (HS256, signature secret) is checked with ``vonage_jwt.verify_signature``, then its
-  ``payload_hash`` claim against the SHA-256 of the raw body, which the SDK leaves to us
-  (https://developer.vonage.com/en/messages/concepts/signed-webhooks).
+- SMS API inbound messages (GET or POST): fields in
+  https://developer.vonage.com/en/messaging/sms/guides/inbound-sms; signed with the same ``sig``
+  ("the webhooks for both incoming SMS and delivery receipts will include a sig parameter",
+  signing-messages page).
+- Messages API status webhooks and inbound messages (POST JSON, signed bearer JWT): see
+  :mod:`providers.vonage_messages`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import time
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
-import jwt
 from vonage_http_client.auth import Auth
-from vonage_jwt import VonageVerifyJwtError, verify_signature
 
-from delivery.events import NormalizedEvent
+from delivery.events import InboundEvent, NormalizedEvent, keyword_of
 from delivery.exceptions import ConfigurationError, MalformedPayload, SignatureInvalid
 from delivery.lifecycle import Status
 
+from . import vonage_messages as messages
 from .base import BaseProvider, WebhookRequest
 from .vonage_errors import VONAGE_ERRORS
+from .vonage_messages import e164 as _e164
+from .vonage_messages import is_json as _is_json
+from .vonage_messages import text_of as _text
 
 #: The ``signature_method`` names vonage-http-client's ``Auth`` accepts (all HMAC), with the
 #: length of their hex digest: without SIGNATURE_METHOD the method is read off the ``sig``.
@@ -46,24 +49,6 @@ _METHOD_BY_LENGTH = {length: method for method, length in HMAC_METHODS.items()}
 DEFAULT_MAX_AGE = 4 * 24 * 3600
 #: How far in the future a signature time may be (clocks drift; PyJWT alone allows none).
 CLOCK_SKEW = 300
-
-#: Channels whose ``to`` is a phone number in E.164 without "+" (Messenger's is a page id).
-_PHONE_CHANNELS = frozenset({"", "sms", "mms", "whatsapp", "viber", "rcs"})
-#: Channels whose sender is shown as sent; others get a prefix: ``whatsapp:447700900001``.
-_PLAIN_SENDER_CHANNELS = frozenset({"", "sms", "mms"})
-
-
-class UnsignedCallback(SignatureInvalid):
-    """A Messages API callback without a token: answer 503 so that Vonage sends it again, signed.
-
-    Vonage: "In the rare case of an internal error, it is possible that the callback service will
-    send an unsigned callback. By returning an HTTP 5xx response, a retry will be triggered"
-    (signed-webhooks page). A 403 would lose that status for good: Vonage does not retry 4xx.
-    Nothing is written, as for any failed check.
-    """
-
-    status_code = 503
-    default_detail = "Unsigned Vonage callback; please retry."
 
 
 def parse_message_timestamp(value: Any) -> datetime | None:
@@ -81,44 +66,17 @@ def parse_message_timestamp(value: Any) -> datetime | None:
         return None
 
 
-def parse_messages_timestamp(value: Any) -> datetime | None:
-    """A Messages API ``timestamp`` as an aware UTC datetime, or ``None``.
-
-    Vonage sends ISO 8601 in UTC (``2023-05-01T14:00:00.000Z``); Vonage's Java SDK once read
-    ``yyyy-MM-dd HH:mm:ss Z`` (``2020-01-01 15:43:21 +0200``), accepted too. No offset: UTC.
-    """
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        try:
-            parsed = datetime.strptime(value, "%Y-%m-%d %H:%M:%S %z")
-        except ValueError:
-            return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
-def messages_error_code(error: dict) -> str:
-    """The code of a Messages API ``error`` object: ``type`` ends in ``#<code>``, else ``title``."""
-    _, hash_sign, fragment = _text(error.get("type")).rpartition("#")
-    if hash_sign and fragment:
-        return fragment
-    title = _text(error.get("title"))
-    return title if title.isdigit() else ""
-
-
 class VonageProvider(BaseProvider):
-    """Vonage SMS API delivery receipts and Messages API status webhooks.
+    """Vonage SMS API and Messages API: delivery reports and messages people send us.
 
     Options (``SMS_DELIVERY["PROVIDERS"]["vonage"]``): ``SIGNATURE_SECRETS`` (the dashboard's
     signature secret; several during a rotation); ``SIGNATURE_METHOD`` (``md5``, ``sha1``,
     ``sha256`` or ``sha512``: the HMAC chosen in the dashboard for SMS API signatures; unset, it
     is read off the length of ``sig``); ``SUBACCOUNTS`` (``{"api key": [secrets]}``, chosen by the
     request's API key); ``UNSIGNED_DLRS_ALLOWED`` (accept SMS API DLRs without ``sig``);
-    ``SIGNATURE_MAX_AGE`` (seconds; ``None`` turns the freshness check off).
+    ``UNSIGNED_INBOUND_ALLOWED`` (accept SMS API inbound messages without ``sig``: anyone could
+    then opt numbers out or back in); ``SIGNATURE_MAX_AGE`` (seconds; ``None`` turns the
+    freshness check off).
     """
 
     name = "vonage"
@@ -151,36 +109,41 @@ class VonageProvider(BaseProvider):
     def account(self, request: WebhookRequest) -> str:
         try:
             if self._is_messages(request):
-                return _text(_unverified_claims(_bearer_token(request)).get("api_key"))
-            return _text(self._dlr_params(request).get("api-key"))
+                token = messages.bearer_token(request)
+                return _text(messages.unverified_claims(token).get("api_key"))
+            return _text(self._sms_params(request).get("api-key"))
         except (MalformedPayload, AttributeError, TypeError, ValueError):
             return ""
 
     # -- authenticity ---------------------------------------------------------------------
 
     def verify(self, request: WebhookRequest) -> bool:
+        """The same checks for delivery reports and inbound messages of each product."""
         if self._is_messages(request):
-            self._verify_token(request)
+            messages.verify_token(request, self._secrets_for, self._check_age)
             return True
         return self._verify_sig(request)
 
     def _verify_sig(self, request: WebhookRequest) -> bool:
-        """True when the signature matched; False for an unsigned receipt explicitly allowed."""
+        """True when the signature matched; False for an unsigned request explicitly allowed."""
         try:
-            params = self._dlr_params(request)
+            params = self._sms_params(request)
         except MalformedPayload:
             params = {}
         signature = params.get("sig")
         if not signature:
-            if self.options.get("UNSIGNED_DLRS_ALLOWED"):
+            # Separate switches: an unsigned inbound message can change someone's consent.
+            inbound = _is_inbound_endpoint(request)
+            if self.options.get("UNSIGNED_INBOUND_ALLOWED" if inbound else "UNSIGNED_DLRS_ALLOWED"):
                 return False
+            what = "Inbound message" if inbound else "Delivery receipt"
             raise SignatureInvalid(
-                "Delivery receipt has no signature (sig); ask Vonage support to sign them."
+                f"{what} has no signature (sig); ask Vonage support to sign them."
             )
         if not isinstance(signature, str):
             raise SignatureInvalid("Signature (sig) is not a string.")
         if not params.get("timestamp"):
-            raise SignatureInvalid("Signed delivery receipt has no timestamp.")
+            raise SignatureInvalid("Signed request has no timestamp.")
         method = self._signature_method(signature)
         api_key = _text(params.get("api-key"))
         secrets = self._secrets_for(api_key)
@@ -209,29 +172,6 @@ class VonageProvider(BaseProvider):
         if not method:
             raise SignatureInvalid("Signature (sig) is not an HMAC digest of a known length.")
         return method
-
-    def _verify_token(self, request: WebhookRequest) -> None:
-        token = _bearer_token(request)
-        if not token:
-            raise UnsignedCallback(
-                "Messages API callback without an Authorization bearer token (signature); "
-                "answering 503 so that Vonage retries it."
-            )
-        secrets = self._secrets_for(_text(_unverified_claims(token).get("api_key")))
-        if not secrets:
-            raise SignatureInvalid("No Vonage signature secret is configured.")
-        secret = _matching_secret(token, secrets)
-        try:  # the signature is verified; decode it again for its claims, iat judged below
-            claims = jwt.decode(token, secret, algorithms=["HS256"], options={"verify_iat": False})
-        except jwt.PyJWTError as exc:
-            raise SignatureInvalid(f"Signed token rejected: {exc}") from exc
-        expected = claims.get("payload_hash")
-        if not isinstance(expected, str) or not expected:
-            raise SignatureInvalid("Signed token has no payload_hash; the body is unverified.")
-        actual = hashlib.sha256(request.body).hexdigest()
-        if not hmac.compare_digest(expected.strip().lower().encode(), actual.encode()):
-            raise SignatureInvalid("Body does not match the signed token's payload_hash.")
-        self._check_age(claims.get("iat"), "iat")
 
     def _secrets_for(self, api_key: str) -> list[str]:
         """The secrets of ``api_key`` when SUBACCOUNTS lists it, else SIGNATURE_SECRETS."""
@@ -279,18 +219,13 @@ class VonageProvider(BaseProvider):
     # -- parsing --------------------------------------------------------------------------
 
     def _is_messages(self, request: WebhookRequest) -> bool:
-        if _bearer_token(request) is not None:
-            return True
-        if not _is_json(request):
-            return False
-        try:
-            data = request.json
-        except MalformedPayload:
-            return False
-        return isinstance(data, dict) and "message_uuid" in data
+        return messages.is_messages(request)
 
-    def _dlr_params(self, request: WebhookRequest) -> dict[str, Any]:
-        """A DLR's fields, one value each (as Vonage signs them); MalformedPayload if unreadable."""
+    def _sms_params(self, request: WebhookRequest) -> dict[str, Any]:
+        """An SMS API request's fields, one value each (as Vonage signs them).
+
+        MalformedPayload if unreadable.
+        """
         if _is_json(request):
             data = request.json
             if not isinstance(data, dict):
@@ -301,11 +236,11 @@ class VonageProvider(BaseProvider):
     def parse(self, request: WebhookRequest) -> list[NormalizedEvent]:
         request.require_utf8()
         if self._is_messages(request):
-            return [self._parse_messages(request)]
+            return [messages.parse_status(request, self)]
         return [self._parse_dlr(request)]
 
     def _parse_dlr(self, request: WebhookRequest) -> NormalizedEvent:
-        params = self._dlr_params(request)
+        params = self._sms_params(request)
         message_id = _text(params.get("messageId"))  # one per SMS part of a long message
         if not message_id:
             raise MalformedPayload("messageId is missing.")
@@ -330,37 +265,47 @@ class VonageProvider(BaseProvider):
             dedupe_parts=(f"scts={_text(params.get('scts'))}",),
         )
 
-    def _parse_messages(self, request: WebhookRequest) -> NormalizedEvent:
-        data = request.json
-        if not isinstance(data, dict):
-            raise MalformedPayload("JSON body is not an object.")
-        message_uuid = _text(data.get("message_uuid"))
-        if not message_uuid:
-            raise MalformedPayload("message_uuid is missing.")
-        raw_status = _text(data.get("status"))
-        if not raw_status:
-            raise MalformedPayload("status is missing.")
-        error = data.get("error") if isinstance(data.get("error"), dict) else {}
-        error_code = messages_error_code(error)
-        title = _text(error.get("title"))
-        channel = _text(data.get("channel")).lower()
-        recipient, sender = _address(data.get("to")), _address(data.get("from"))
-        sms = data.get("sms") if isinstance(data.get("sms"), dict) else {}
-        return NormalizedEvent(
+    # -- inbound messages (opt-out keywords) -----------------------------------------------
+    # SMS API: https://developer.vonage.com/en/messaging/sms/guides/inbound-sms (msisdn is the
+    # person, ``to`` our number, messageId, text, type, keyword, message-timestamp, api-key,
+    # concat-*). Messages API: providers.vonage_messages.parse_inbound. Either is verified by
+    # verify() exactly as the product's delivery reports are.
+
+    receives_inbound = True
+
+    def parse_inbound(self, request: WebhookRequest) -> list[InboundEvent]:
+        request.require_utf8()
+        if self._is_messages(request):
+            return [messages.parse_inbound(request, self.name)]
+        return [self._parse_inbound_sms(request)]
+
+    def _parse_inbound_sms(self, request: WebhookRequest) -> InboundEvent:
+        params = self._sms_params(request)
+        if "status" in params and "text" not in params:
+            raise MalformedPayload(
+                "This is a delivery receipt, not an inbound message: point the dashboard's "
+                "delivery receipt webhook at /webhooks/vonage/status/."
+            )
+        message_id = _text(params.get("messageId"))
+        sender = _text(params.get("msisdn"))  # inbound: msisdn is the person who wrote
+        if not message_id or not sender:
+            raise MalformedPayload("messageId or msisdn is missing.")
+        text = params.get("text")
+        # Vonage's ``keyword`` is the first word ("Stop texting me" -> STOP): the whole text is
+        # matched instead. One part of a long message (``concat``, each part with its own
+        # messageId) is not the whole message, so it is never a keyword.
+        if isinstance(text, str) and _text(params.get("concat")).lower() != "true":
+            keyword, consent = keyword_of(text)
+        else:
+            keyword, consent = "", ""
+        return InboundEvent(
             provider=self.name,
-            provider_message_id=message_uuid,
-            raw_status=raw_status,
-            status=self.messages_statuses.get(raw_status.lower(), Status.UNKNOWN),
-            provider_occurred_at=parse_messages_timestamp(data.get("timestamp")),
-            error_code=error_code,
-            error_category=self.errors.category(error_code),
-            error_detail=_text(error.get("detail")) or (title if title != error_code else ""),
-            recipient=_e164(recipient) if channel in _PHONE_CHANNELS else recipient,
-            sender_identity=(
-                sender if channel in _PLAIN_SENDER_CHANNELS or not sender else f"{channel}:{sender}"
-            ),
-            segments=_int_or_none(sms.get("count_total")),
-            raw_payload=data,
+            provider_message_id=message_id,
+            sender=_e164(sender),
+            our_identity=_text(params.get("to")),  # as DLRs give our sender id
+            keyword=keyword,
+            consent=consent,
+            raw_payload=params if _is_json(request) else _as_dict(request),
         )
 
     def configuration_errors(self) -> list[str]:
@@ -397,68 +342,15 @@ def _method_problem(method: Any) -> str:
     return f"has SIGNATURE_METHOD {method!r}, not one of {', '.join(HMAC_METHODS)} (HMAC)"
 
 
-def _matching_secret(token: str, secrets: list[str]) -> str:
-    """The secret whose signature ``token`` carries, checked by ``vonage_jwt.verify_signature``."""
-    for secret in secrets:
-        try:
-            if verify_signature(token, secret):
-                return secret
-        except VonageVerifyJwtError as exc:
-            # PyJWT checks the signature before the claims, and checks ``iat`` with no leeway:
-            # a token issued a second "in the future" by Vonage's clock has a valid signature.
-            # Its time is judged by _check_age, with CLOCK_SKEW. Any other error is final.
-            if isinstance(exc.__context__, jwt.ImmatureSignatureError):
-                return secret
-            raise SignatureInvalid(f"Signed token rejected: {exc}") from exc
-    raise SignatureInvalid("Token signature does not match any signature secret.")
-
-
-def _is_json(request: WebhookRequest) -> bool:
-    return request.method == "POST" and request.content_type == "application/json"
-
-
-def _bearer_token(request: WebhookRequest) -> str | None:
-    """The token of ``Authorization: Bearer <token>`` ("" if empty), None without one."""
-    scheme, _, token = request.header("Authorization").strip().partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else None
-
-
-def _unverified_claims(token: str | None) -> dict:
-    """Claims read *without* verification, only to pick the secret (``api_key``)."""
-    try:
-        claims = jwt.decode(token or "", options={"verify_signature": False})
-    except jwt.PyJWTError:
-        return {}
-    return claims if isinstance(claims, dict) else {}
+def _is_inbound_endpoint(request: WebhookRequest) -> bool:
+    """Whether Vonage called ``…/<provider>/inbound/`` (the URL router chose the parser too)."""
+    return urlsplit(request.path).path.rstrip("/").endswith("/inbound")
 
 
 def _secret_list(value: Any) -> list[str]:
     if isinstance(value, str):
         value = value.split(",")
     return [item.strip() for item in value or [] if item and item.strip()]
-
-
-def _text(value: Any) -> str:
-    return "" if value is None or isinstance(value, dict | list) else str(value).strip()
-
-
-def _e164(number: str) -> str:
-    """Vonage numbers are E.164 without the "+" (``447700900001``); add it so they parse."""
-    return f"+{number}" if number.isdigit() else number
-
-
-def _address(value: Any) -> str:
-    """A Messages API ``to``/``from``: a string, or ``{"type": …, "number"|"id": …}`` (v0.1)."""
-    if isinstance(value, dict):
-        return _text(value.get("number") or value.get("id"))
-    return _text(value)
-
-
-def _int_or_none(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _as_dict(request: WebhookRequest) -> dict:

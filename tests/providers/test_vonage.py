@@ -29,13 +29,9 @@ from delivery.models import Message, MessageEvent, RawWebhook
 from providers import registry
 from providers.base import WebhookRequest
 from providers.errors import ErrorInfo
-from providers.vonage import (
-    VonageProvider,
-    messages_error_code,
-    parse_message_timestamp,
-    parse_messages_timestamp,
-)
+from providers.vonage import VonageProvider, parse_message_timestamp
 from providers.vonage_errors import VONAGE_ERRORS
+from providers.vonage_messages import messages_error_code, parse_messages_timestamp
 from tests.fixtures import vonage as payloads
 from tests.webhook_cases import WebhookSecurityCases
 
