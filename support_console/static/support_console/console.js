@@ -30,8 +30,8 @@
 
   function fillAgentTimes() {
     const format = new Intl.DateTimeFormat(undefined, {
-      year: "numeric", month: "2-digit", day: "2-digit",
       hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false, timeZoneName: "short",
+      month: "short", day: "numeric",
     });
     document.querySelectorAll("td.sms-agent-time[data-utc]").forEach(function (cell) {
       cell.textContent = format.format(new Date(cell.dataset.utc));
