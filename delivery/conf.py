@@ -7,30 +7,11 @@ nothing is read while a module is imported. Misconfiguration is reported by ``de
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
-
-
-@dataclass(frozen=True)
-class ProviderSettings:
-    """One entry of ``SMS_DELIVERY['PROVIDERS']``, with secrets normalized to lists."""
-
-    name: str
-    options: dict[str, Any]
-
-    def secrets(self, key: str) -> list[str]:
-        """A secret setting as a list: one string, a comma-separated string, or a list."""
-        value = self.options.get(key) or []
-        if isinstance(value, str):
-            value = value.split(",")
-        return [item.strip() for item in value if item and item.strip()]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.options.get(key, default)
 
 
 def _derive(label: str) -> str:
@@ -70,9 +51,6 @@ class AppSettings:
     def PROVIDERS(self) -> dict[str, dict[str, Any]]:
         """Enabled providers and their credentials, keyed by provider name."""
         return self._get("PROVIDERS", {}) or {}
-
-    def provider(self, name: str) -> ProviderSettings:
-        return ProviderSettings(name, self.PROVIDERS.get(name) or {})
 
     @property
     def MAX_BODY_BYTES(self) -> int:

@@ -86,10 +86,7 @@ class BaseProvider:
 
     def secrets(self, key: str) -> list[str]:
         """A secret option as a list: a string, a comma-separated string, or a list."""
-        value = self.options.get(key) or []
-        if isinstance(value, str):
-            value = value.split(",")
-        return [item.strip() for item in value if item and item.strip()]
+        return secret_list(self.options.get(key))
 
     def map_status(self, raw_status: str) -> Status:
         return self.statuses.get(raw_status.strip().lower(), Status.UNKNOWN)
@@ -124,3 +121,32 @@ class BaseProvider:
     def configuration_errors(self) -> list[str]:
         """Problems with this provider's settings, for the system checks (empty: all fine)."""
         return []
+
+
+# -- small parsing helpers shared by the adapters -------------------------------------------
+
+
+def secret_list(value: Any) -> list[str]:
+    """One secret, a comma-separated string of them, or a list, as a clean list (rotation)."""
+    if isinstance(value, str):
+        value = value.split(",")
+    return [item.strip() for item in value or [] if item and item.strip()]
+
+
+def int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def form_fields(params) -> dict:
+    """Every field as received (unknown ones included); repeated form fields become lists."""
+    if hasattr(params, "lists"):
+        return {key: values[0] if len(values) == 1 else values for key, values in params.lists()}
+    return dict(params)
+
+
+def with_plus(number: str) -> str:
+    """Numbers some providers send as E.164 without the "+" (``447700900001``), made parseable."""
+    return f"+{number}" if number.isdigit() else number

@@ -24,7 +24,7 @@ from delivery.events import ConsentChange, InboundEvent, NormalizedEvent, keywor
 from delivery.exceptions import MalformedPayload, SignatureInvalid
 from delivery.lifecycle import Status
 
-from .base import BaseProvider, WebhookRequest
+from .base import BaseProvider, WebhookRequest, form_fields, int_or_none, with_plus
 from .plivo_errors import PLIVO_ERRORS
 
 logger = logging.getLogger(__name__)
@@ -159,10 +159,10 @@ class PlivoProvider(BaseProvider):
                 provider_occurred_at=_occurred_at(raw_status, params),
                 error_code=error_code,
                 error_category=self.errors.category(error_code),
-                recipient=_e164_hint(params.get("To", "")),
+                recipient=with_plus(params.get("To", "")),
                 sender_identity=params.get("From") or params.get("PowerpackUUID", ""),
-                segments=_int_or_none(params.get("Units")),
-                raw_payload=_as_dict(params),
+                segments=int_or_none(params.get("Units")),
+                raw_payload=form_fields(params),
                 # Sequence numbers the callbacks Plivo generated for one message; a redelivery of
                 # a callback repeats it, a new report gets the next one.
                 dedupe_parts=(f"seq={sequence}",) if sequence else (),
@@ -214,12 +214,12 @@ class PlivoProvider(BaseProvider):
             InboundEvent(
                 provider=self.name,
                 provider_message_id=uuid,
-                sender=_e164_hint(sender),
+                sender=with_plus(sender),
                 # As Plivo writes it, like the From (sender identity) of our outbound messages.
                 our_identity=params.get("To", "").strip(),
                 keyword=keyword,
                 consent=consent,
-                raw_payload=_as_dict(params),
+                raw_payload=form_fields(params),
             )
         ]
 
@@ -304,21 +304,3 @@ def _occurred_at(raw_status: str, params) -> datetime | None:
             return when
     times = [parse_plivo_time(params.get(name, "")) for name in TIME_FIELDS]
     return max((when for when in times if when), default=None)
-
-
-def _e164_hint(number: str) -> str:
-    """Plivo writes numbers as digits with the country code but no ``+``; add it back."""
-    number = number.strip()
-    return f"+{number}" if number.isdigit() else number
-
-
-def _int_or_none(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _as_dict(params) -> dict:
-    """Every field as received (unknown ones included); repeated fields become lists."""
-    return {key: values[0] if len(values) == 1 else values for key, values in params.lists()}

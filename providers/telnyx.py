@@ -35,7 +35,7 @@ from delivery.events import ConsentChange, InboundEvent, NormalizedEvent, keywor
 from delivery.exceptions import MalformedPayload, SignatureInvalid
 from delivery.lifecycle import Status
 
-from .base import BaseProvider, WebhookRequest
+from .base import BaseProvider, WebhookRequest, int_or_none
 from .telnyx_errors import TELNYX_ERRORS
 
 logger = logging.getLogger(__name__)
@@ -215,7 +215,7 @@ class TelnyxProvider(BaseProvider):
                     error_detail=error_detail if code else "",
                     recipient=number,
                     sender_identity=_sender(payload.get("from")),
-                    segments=_int_or_none(payload.get("parts")),
+                    segments=int_or_none(payload.get("parts")),
                     raw_payload=body,
                     dedupe_parts=(event_type,),
                 )
@@ -339,13 +339,6 @@ def _inbound_id(message_id: str, number: str) -> str:
         digest = hashlib.sha256(number.encode()).hexdigest()
         key = f"{message_id}:{digest}"[:_MAX_MESSAGE_ID]
     return key
-
-
-def _int_or_none(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _is_public_key(key: str) -> bool:

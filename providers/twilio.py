@@ -24,7 +24,7 @@ from delivery.events import ConsentChange, InboundEvent, NormalizedEvent, keywor
 from delivery.exceptions import MalformedPayload, SignatureInvalid
 from delivery.lifecycle import Status
 
-from .base import BaseProvider, WebhookRequest
+from .base import BaseProvider, WebhookRequest, form_fields, int_or_none
 from .twilio_errors import TWILIO_ERRORS
 
 logger = logging.getLogger(__name__)
@@ -147,8 +147,8 @@ class TwilioProvider(BaseProvider):
                 error_detail=params.get("ErrorMessage") or params.get("ChannelStatusMessage", ""),
                 recipient=to,
                 sender_identity=params.get("From") or params.get("MessagingServiceSid", ""),
-                segments=_int_or_none(params.get("NumSegments")),
-                raw_payload=_as_dict(params),
+                segments=int_or_none(params.get("NumSegments")),
+                raw_payload=form_fields(params),
             )
         ]
 
@@ -182,7 +182,7 @@ class TwilioProvider(BaseProvider):
                 our_identity=params.get("To", ""),
                 keyword=keyword,
                 consent=consent,
-                raw_payload=_as_dict(params),
+                raw_payload=form_fields(params),
             )
         ]
 
@@ -196,17 +196,3 @@ class TwilioProvider(BaseProvider):
         if self.secrets("AUTH_TOKENS") or self.options.get("SUBACCOUNTS"):
             return []
         return ["has no AUTH_TOKENS; every Twilio callback would be rejected"]
-
-
-def _int_or_none(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _as_dict(params) -> dict:
-    """Every field as received (unknown ones included); repeated form fields become lists."""
-    if hasattr(params, "lists"):
-        return {key: values[0] if len(values) == 1 else values for key, values in params.lists()}
-    return dict(params)

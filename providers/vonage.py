@@ -32,9 +32,8 @@ from delivery.exceptions import ConfigurationError, MalformedPayload, SignatureI
 from delivery.lifecycle import Status
 
 from . import vonage_messages as messages
-from .base import BaseProvider, WebhookRequest
+from .base import BaseProvider, WebhookRequest, form_fields, secret_list, with_plus
 from .vonage_errors import VONAGE_ERRORS
-from .vonage_messages import e164 as _e164
 from .vonage_messages import is_json as _is_json
 from .vonage_messages import text_of as _text
 
@@ -177,7 +176,7 @@ class VonageProvider(BaseProvider):
         """The secrets of ``api_key`` when SUBACCOUNTS lists it, else SIGNATURE_SECRETS."""
         subaccounts = self.options.get("SUBACCOUNTS") or {}
         if api_key and api_key in subaccounts:
-            return _secret_list(subaccounts[api_key])
+            return secret_list(subaccounts[api_key])
         return self.secrets("SIGNATURE_SECRETS")
 
     def _max_age(self) -> int | None:
@@ -257,9 +256,9 @@ class VonageProvider(BaseProvider):
             provider_occurred_at=parse_message_timestamp(params.get("message-timestamp")),
             error_code=error_code,
             error_category=self.errors.category(error_code),
-            recipient=_e164(_text(params.get("msisdn"))),  # msisdn is the recipient
+            recipient=with_plus(_text(params.get("msisdn"))),  # msisdn is the recipient
             sender_identity=_text(params.get("to")),  # and ``to`` is our sender id
-            raw_payload=params if _is_json(request) else _as_dict(request),
+            raw_payload=params if _is_json(request) else form_fields(request.form),
             # scts (the carrier's time, minute precision) tells two reports apart; it is kept
             # out of the event time (see parse_message_timestamp).
             dedupe_parts=(f"scts={_text(params.get('scts'))}",),
@@ -301,11 +300,11 @@ class VonageProvider(BaseProvider):
         return InboundEvent(
             provider=self.name,
             provider_message_id=message_id,
-            sender=_e164(sender),
+            sender=with_plus(sender),
             our_identity=_text(params.get("to")),  # as DLRs give our sender id
             keyword=keyword,
             consent=consent,
-            raw_payload=params if _is_json(request) else _as_dict(request),
+            raw_payload=params if _is_json(request) else form_fields(request.form),
         )
 
     def configuration_errors(self) -> list[str]:
@@ -345,14 +344,3 @@ def _method_problem(method: Any) -> str:
 def _is_inbound_endpoint(request: WebhookRequest) -> bool:
     """Whether Vonage called ``…/<provider>/inbound/`` (the URL router chose the parser too)."""
     return urlsplit(request.path).path.rstrip("/").endswith("/inbound")
-
-
-def _secret_list(value: Any) -> list[str]:
-    if isinstance(value, str):
-        value = value.split(",")
-    return [item.strip() for item in value or [] if item and item.strip()]
-
-
-def _as_dict(request: WebhookRequest) -> dict:
-    """Every form / query field as received; repeated fields become lists."""
-    return {k: v[0] if len(v) == 1 else v for k, v in request.form.lists()}

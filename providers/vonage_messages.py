@@ -31,7 +31,7 @@ from delivery.events import InboundEvent, NormalizedEvent, keyword_of
 from delivery.exceptions import MalformedPayload, SignatureInvalid
 from delivery.lifecycle import Status
 
-from .base import WebhookRequest
+from .base import WebhookRequest, int_or_none, with_plus
 
 if TYPE_CHECKING:
     from .vonage import VonageProvider
@@ -198,9 +198,9 @@ def parse_status(request: WebhookRequest, provider: VonageProvider) -> Normalize
         error_code=error_code,
         error_category=provider.errors.category(error_code),
         error_detail=text_of(error.get("detail")) or (title if title != error_code else ""),
-        recipient=e164(recipient) if channel in PHONE_CHANNELS else recipient,
+        recipient=with_plus(recipient) if channel in PHONE_CHANNELS else recipient,
         sender_identity=channel_identity(channel, address(data.get("from"))),
-        segments=_int_or_none(sms.get("count_total")),
+        segments=int_or_none(sms.get("count_total")),
         raw_payload=data,
     )
 
@@ -234,7 +234,7 @@ def parse_inbound(request: WebhookRequest, provider_name: str) -> InboundEvent:
     return InboundEvent(
         provider=provider_name,
         provider_message_id=message_uuid,
-        sender=e164(sender) if channel in PHONE_CHANNELS else sender,
+        sender=with_plus(sender) if channel in PHONE_CHANNELS else sender,
         our_identity=channel_identity(channel, address(data.get("to"))),
         keyword=keyword,
         consent=consent,
@@ -266,15 +266,3 @@ def address(value: Any) -> str:
 
 def text_of(value: Any) -> str:
     return "" if value is None or isinstance(value, dict | list) else str(value).strip()
-
-
-def e164(number: str) -> str:
-    """Vonage numbers are E.164 without the "+" (``447700900001``); add it so they parse."""
-    return f"+{number}" if number.isdigit() else number
-
-
-def _int_or_none(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None

@@ -25,6 +25,7 @@ from django.core.management.base import BaseCommand, CommandError
 from twilio.request_validator import RequestValidator
 
 from delivery.conf import app_settings
+from providers.twilio import TwilioProvider
 
 #: Outcomes and the MessageStatus sequence Twilio sends for each (weights sum to 100).
 SCENARIOS = [
@@ -111,11 +112,11 @@ class Command(BaseCommand):
         parser.add_argument("--delay", type=float, default=0.0, help="Seconds between posts.")
 
     def handle(self, *args, url, path, inbound_path, messages, seed, auth_token, delay, **options):
-        twilio = app_settings.provider("twilio")
+        twilio = TwilioProvider(app_settings.PROVIDERS.get("twilio"))
         tokens = [auth_token] if auth_token else twilio.secrets("AUTH_TOKENS")
         if not tokens:
             raise CommandError("No Twilio auth token: pass --auth-token or set TWILIO_AUTH_TOKEN.")
-        account_sid = twilio.get("ACCOUNT_SID") or "AC" + "0" * 32
+        account_sid = twilio.options.get("ACCOUNT_SID") or "AC" + "0" * 32
         validator = RequestValidator(tokens[0])
         callbacks = build_callbacks(messages, seed, account_sid)
         replies = build_replies(callbacks, seed)
