@@ -198,11 +198,10 @@ class Message(models.Model):
 
     def set_recipient(self, number: str) -> None:
         """Store ``number`` hashed and encrypted, and fill country / zone if unset."""
-        e164 = recipients.to_e164(number)
-        if not e164:
+        protected = recipients.protect(number)
+        if not protected:
             return
-        self.recipient_hash = recipients.recipient_hash(e164)
-        self.recipient_encrypted = recipients.encrypt(e164)
+        e164, self.recipient_hash, self.recipient_encrypted = protected
         if not self.destination_country:
             self.destination_country = recipients.locate(e164).country
 
@@ -370,7 +369,7 @@ class InboundMessage(models.Model):
         return f"{self.provider} {self.keyword or 'text'} {self.received_at:%Y-%m-%d %H:%M}"
 
     def set_sender(self, number: str) -> None:
-        e164 = recipients.to_e164(number)
-        if e164:
-            self.sender_hash = recipients.recipient_hash(e164)
-            self.sender_encrypted = recipients.encrypt(e164)
+        """Store the person's number hashed (matching ``Message.recipient_hash``) and encrypted."""
+        protected = recipients.protect(number)
+        if protected:
+            _, self.sender_hash, self.sender_encrypted = protected

@@ -52,6 +52,12 @@ def recipient_hash(e164: str) -> str:
     return hmac.new(key.encode(), e164.encode(), hashlib.sha256).hexdigest()
 
 
+def protect(number: str) -> tuple[str, str, str] | None:
+    """``(e164, keyed hash, encrypted e164)`` of a number in any format; None if not a number."""
+    e164 = to_e164(number)
+    return (e164, recipient_hash(e164), encrypt(e164)) if e164 else None
+
+
 def _fernet() -> MultiFernet:
     keys = app_settings.ENCRYPTION_KEYS
     if not keys:
