@@ -57,6 +57,9 @@ TEMPLATES = [
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+# With persistent connections, check a reused connection before the request uses it: after a
+# database restart, the first request of each worker would otherwise fail (and answer 503).
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -91,11 +94,33 @@ SMS_DELIVERY = {
     },
 }
 
+# Phone numbers are masked in everything written to the console, the development server's
+# request lines included (Vonage and Plivo GET callbacks carry numbers in the query string).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"delivery": {"handlers": ["console"], "level": "INFO"}},
+    "filters": {"mask_numbers": {"()": "delivery.masking.MaskPhoneNumbers"}},
+    "formatters": {
+        "server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        }
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["mask_numbers"]},
+        "server": {
+            "class": "logging.StreamHandler",
+            "formatter": "server",
+            "filters": ["mask_numbers"],
+        },
+    },
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "delivery": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "providers": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.server": {"handlers": ["server"], "level": "INFO", "propagate": False},
+    },
 }
 
 # Further providers are enabled only when their credentials are set, so `check` stays quiet
@@ -115,7 +140,7 @@ if PLIVO_AUTH_TOKENS:
     SMS_DELIVERY["PROVIDERS"]["plivo"] = {
         "AUTH_ID": env.str("PLIVO_AUTH_ID", default=""),
         "AUTH_TOKENS": PLIVO_AUTH_TOKENS,
-        "ACCEPT_V2_SIGNATURES": env.bool("PLIVO_ACCEPT_V2_SIGNATURES", default=True),
+        "ACCEPT_V2_SIGNATURES": env.bool("PLIVO_ACCEPT_V2_SIGNATURES", default=False),
     }
 
 TELNYX_PUBLIC_KEYS = env.list("TELNYX_PUBLIC_KEY", default=[])

@@ -20,6 +20,7 @@ class Codes:
     PROVIDER_SDK_MISSING = "sms_delivery.E006"
     BASE_URL_NOT_HTTPS = "sms_delivery.W001"
     NOT_POSTGRESQL = "sms_delivery.W002"
+    WEAKENED_VERIFICATION = "sms_delivery.W003"
 
 
 @register(Tags.security)
@@ -115,6 +116,14 @@ def check_providers(app_configs=None, **kwargs):
                     f"SMS_DELIVERY['PROVIDERS'][{name!r}] {problem}.",
                     hint=f"Set the {name} credentials (see the README section for {name}).",
                     id=Codes.PROVIDER_SECRETS,
+                )
+            )
+        for problem in adapter.configuration_warnings():
+            errors.append(
+                Warning(
+                    f"SMS_DELIVERY['PROVIDERS'][{name!r}] {problem}.",
+                    hint=f"See docs/providers/{name}.md, section Signatures.",
+                    id=Codes.WEAKENED_VERIFICATION,
                 )
             )
     return errors

@@ -4,6 +4,10 @@ Views, management commands and tests all go through :func:`ingest`. One call is 
 transaction: the raw request, every event (idempotent on a unique dedupe key) and every message
 summary (under a row lock) are committed together or not at all, so a 2xx can be sent only for
 what is durably stored and a failure leaves nothing half-written for the provider's retry.
+
+Input the database would refuse never reaches it (:mod:`delivery.storable`); what is unreadable
+raises :class:`~delivery.exceptions.MalformedPayload` so the caller keeps the raw request for
+review (:func:`store_unparsed`) instead of answering 5xx for a request no retry can fix.
 """
 
 from __future__ import annotations
@@ -11,12 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import connections, router, transaction
-from django.db.models import F
+from django.db import DataError, IntegrityError, connections, router, transaction
 from django.utils import timezone
 
+from . import storable
 from .events import ConsentChange, InboundEvent, NormalizedEvent
+from .exceptions import MalformedPayload
 from .lifecycle import Status, precedence_key, supersedes
+from .masking import mask_text
 from .models import InboundMessage, Message, MessageEvent, RawWebhook
 from .signals import consent_changed, message_status_changed
 
@@ -41,17 +47,21 @@ class RawRequest:
     signature_valid: bool | None = True
 
     def record(self, parse_error: str = "") -> RawWebhook:
-        return RawWebhook(
-            provider=self.provider,
-            account=self.account,
-            method=self.method,
-            path=self.path,
-            content_type=self.content_type,
-            headers=self.headers,
-            body=self.body.decode("utf-8", errors="backslashreplace"),
+        """The row that keeps this request: readable parts fitted, the exact request sealed."""
+
+        def fit(value: str, name: str) -> str:
+            return storable.text(value, RawWebhook._meta.get_field(name).max_length, name=name)
+
+        record = RawWebhook(
+            provider=fit(self.provider, "provider"),
+            account=fit(self.account, "account"),
+            method=fit(self.method, "method"),
+            content_type=fit(self.content_type, "content_type"),
             signature_valid=self.signature_valid,
-            parse_error=parse_error,
+            parse_error=storable.text(mask_text(parse_error), name="parse error"),
         )
+        record.seal(self.path, self.headers, self.body)
+        return record
 
 
 @dataclass
@@ -60,7 +70,8 @@ class IngestResult:
     applied: int = 0  #: events that changed a summary
     stored: int = 0  #: new events and inbound messages stored
     duplicates: int = 0  #: events we already had
-    transitions: list[tuple[Message, str, MessageEvent]] = field(default_factory=list)
+    #: (message, previous status, new status, event) of each change receivers are told about
+    transitions: list[tuple[Message, str, str, MessageEvent]] = field(default_factory=list)
     consent_changes: list[InboundMessage] = field(default_factory=list)  #: new STOP / START
 
 
@@ -72,22 +83,32 @@ def ingest(
     Delivery reports (NormalizedEvent) and messages people sent us (InboundEvent) may come in
     the same request (some providers use one URL for both). Signals go out after commit: once
     per real status transition, once per new opt-out / opt-in.
+
+    Raises MalformedPayload, with nothing written, when an event is unreadable, when the
+    database refuses a value, or when a provider event id already belongs to another message.
     """
+    fitted = [
+        storable.inbound(e) if isinstance(e, InboundEvent) else storable.event(e) for e in events
+    ]
     using = router.db_for_write(Message)
     result = IngestResult()
-    with transaction.atomic(using=using):
-        if raw is not None:
-            result.raw_webhook = raw.record()
-            result.raw_webhook.save(using=using)
-        for event in events:
-            if isinstance(event, InboundEvent):
-                _ingest_inbound(event, result, using)
-            else:
-                _ingest_one(event, result, using)
-    for message, previous, event in result.transitions:
+    try:
+        with transaction.atomic(using=using):
+            if raw is not None:
+                result.raw_webhook = raw.record()
+                result.raw_webhook.save(using=using)
+            for event in fitted:
+                if isinstance(event, InboundEvent):
+                    _ingest_inbound(event, result, using)
+                else:
+                    _ingest_one(event, result, using)
+    except (DataError, IntegrityError) as exc:
+        # Not an outage: the same request would be refused again on every retry.
+        raise MalformedPayload(f"The database refused a value ({type(exc).__name__}).") from exc
+    for message, previous, status, event in result.transitions:
         transaction.on_commit(
-            lambda m=message, p=previous, e=event: message_status_changed.send(
-                sender=Message, message=m, previous_status=p, status=m.current_status, event=e
+            lambda m=message, p=previous, s=status, e=event: message_status_changed.send(
+                sender=Message, message=m, previous_status=p, status=s, event=e
             ),
             using=using,
         )
@@ -107,7 +128,7 @@ def _ingest_inbound(event: InboundEvent, result: IngestResult, using: str) -> No
         provider=event.provider,
         provider_message_id=event.provider_message_id,
         raw_webhook=result.raw_webhook,
-        our_identity=event.our_identity[:100],
+        our_identity=event.our_identity,
         keyword=event.keyword,
         consent=event.consent,
     )
@@ -124,8 +145,8 @@ def _ingest_inbound(event: InboundEvent, result: IngestResult, using: str) -> No
 
 
 def store_unparsed(raw: RawRequest, error: str) -> RawWebhook:
-    """Keep a verified request we could not parse, for review (it never becomes an event)."""
-    record = raw.record(parse_error=error)
+    """Keep a verified request we could not read, for review (it never becomes an event)."""
+    record = raw.record(parse_error=error or "Unreadable request.")
     record.save(using=router.db_for_write(RawWebhook))
     return record
 
@@ -192,18 +213,24 @@ def _ingest_one(event: NormalizedEvent, result: IngestResult, using: str) -> Non
         raw_status=event.raw_status,
         error_code=event.error_code,
         error_category=event.error_category,
-        error_detail=event.error_detail[:255],
+        error_detail=event.error_detail,
         provider_occurred_at=event.provider_occurred_at,
-        raw_payload=event.raw_payload,
+        payload_encrypted=storable.sealed_payload(event.raw_payload),
         received_at=now,
         applied=applies,
     )
     record.pk = _insert_unless_duplicate(record, using)
     if record.pk is None:
+        owner = _count_duplicate(key, now, using)
+        if owner != message.pk:
+            # The provider's event id names an event of another message: merging would file this
+            # report under the wrong message. Nothing is written (the transaction rolls back,
+            # with the message row it may have created); the request goes to the review queue.
+            raise MalformedPayload(
+                f"Event {event.provider_event_id or key} is already recorded for another "
+                "message; kept for review."
+            )
         result.duplicates += 1
-        MessageEvent.objects.using(using).filter(dedupe_key=key).update(
-            duplicate_count=F("duplicate_count") + 1, last_duplicate_at=now
-        )
         return
     result.stored += 1
     previous = message.current_status
@@ -211,8 +238,13 @@ def _ingest_one(event: NormalizedEvent, result: IngestResult, using: str) -> Non
     message.save(using=using)
     if applies:
         result.applied += 1
-        if message.current_status != previous:
-            result.transitions.append((message, previous, record))
+        # Receivers see known statuses only. Every message starts "accepted" (registered after
+        # the provider accepted it, or created by a report about it); "unknown" flags review and
+        # holds the summary only while no known report exists, so leaving it is a change from
+        # "accepted".
+        before = Status.ACCEPTED if previous == Status.UNKNOWN else previous
+        if message.current_status not in (before, Status.UNKNOWN):
+            result.transitions.append((message, before, message.current_status, record))
 
 
 def _fold_into_summary(
@@ -243,6 +275,23 @@ def _fold_into_summary(
         message.status_event_key = key
         message.error_code = event.error_code
         message.error_category = event.error_category
+
+
+def _count_duplicate(key: str, now: datetime, using: str) -> int | None:
+    """Count one more delivery of the stored event ``key``; the id of the message it belongs to."""
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    table = quote(MessageEvent._meta.db_table)
+    sql = (
+        f"UPDATE {table} SET {quote('duplicate_count')} = {quote('duplicate_count')} + 1, "  # noqa: S608 - names, not input
+        f"{quote('last_duplicate_at')} = %s WHERE {quote('dedupe_key')} = %s "
+        f"RETURNING {quote('message_id')}"
+    )
+    field = MessageEvent._meta.get_field("last_duplicate_at")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [field.get_db_prep_save(now, connection), key])
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def _insert_unless_duplicate(record, using: str, conflict=("dedupe_key",)) -> int | None:

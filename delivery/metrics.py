@@ -7,13 +7,13 @@ monitoring (Prometheus, StatsD, Sentry…). ``sms_delivery_health`` reads the co
 
 from __future__ import annotations
 
-import logging
-
 from django.core.cache import cache
 from django.dispatch import Signal
 from django.utils import timezone
 
-logger = logging.getLogger("delivery.webhooks")
+from .masking import get_logger
+
+logger = get_logger("delivery.webhooks")
 
 #: Sent when a webhook is refused or fails. kwargs: provider (str), reason (str: one of
 #: "signature_invalid", "malformed_payload", "payload_too_large", "storage_unavailable", "misconfigured"),

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import secrets
+from dataclasses import dataclass
+from typing import Any
 
 from django.db import models
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
-from . import recipients
+from . import crypto, recipients
 from .events import ConsentChange
 from .lifecycle import FINAL_STATUSES, ErrorCategory, Status, precedence_key
+from .masking import mask_text
 
 
 def new_public_id() -> str:
@@ -19,8 +24,26 @@ def new_public_id() -> str:
     return "msg_" + "".join(secrets.choice(alphabet) for _ in range(20))
 
 
+@dataclass(frozen=True, slots=True)
+class SealedRequest:
+    """What :meth:`RawWebhook.seal` encrypted: the request exactly as received."""
+
+    path: str  #: path and query string
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        """The body as text; bytes that are not UTF-8 shown as backslash escapes."""
+        return self.body.decode("utf-8", errors="backslashreplace")
+
+
 class RawWebhook(models.Model):
-    """One HTTP request a provider made to us, kept verbatim as evidence (personal data)."""
+    """One HTTP request a provider made to us, kept verbatim as evidence (personal data).
+
+    The exact path, headers and body are encrypted (``request_encrypted``); what stays readable
+    (``path`` with numbers masked, method, content type, account, parse error) names no one.
+    """
 
     provider = models.CharField(_("provider"), max_length=32)
     account = models.CharField(
@@ -30,13 +53,17 @@ class RawWebhook(models.Model):
         help_text=_("Account / subaccount the provider says sent the callback."),
     )
     method = models.CharField(_("method"), max_length=8)
-    path = models.TextField(_("path"), help_text=_("Path and query string as received."))
+    path = models.TextField(
+        _("path"), help_text=_("Path and query string as received, phone numbers masked.")
+    )
     content_type = models.CharField(_("content type"), max_length=128, blank=True)
-    headers = models.JSONField(_("headers"), default=dict)
-    body = models.TextField(
-        _("body"),
+    request_encrypted = models.TextField(
+        _("request (encrypted)"),
         blank=True,
-        help_text=_("Raw body; bytes that are not UTF-8 are kept as backslash escapes."),
+        help_text=_(
+            "Path, headers and body exactly as received, encrypted with "
+            "SMS_DELIVERY['ENCRYPTION_KEYS']; read only through the audited views."
+        ),
     )
     signature_valid = models.BooleanField(
         _("signature valid"),
@@ -66,6 +93,25 @@ class RawWebhook(models.Model):
 
     def __str__(self):
         return f"{self.provider} {self.method} {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+    def seal(self, path: str, headers: dict[str, str], body: bytes) -> None:
+        """Store the request encrypted, and its path with numbers masked for display."""
+        self.path = mask_text(path)
+        meta = json.dumps({"path": path, "headers": headers}, ensure_ascii=True)
+        self.request_encrypted = crypto.encrypt_bytes(meta.encode() + b"\n" + body)
+
+    @cached_property
+    def sealed(self) -> SealedRequest | None:
+        """The request as received; None when no configured key opens it (rotated out).
+
+        Personal data: show it only after an audited reveal.
+        """
+        data = crypto.decrypt_bytes(self.request_encrypted) if self.request_encrypted else None
+        if data is None:
+            return None
+        meta, _, body = data.partition(b"\n")  # ASCII JSON never holds a raw newline
+        fields = json.loads(meta)
+        return SealedRequest(fields["path"], fields["headers"], body)
 
 
 class MessageQuerySet(models.QuerySet):
@@ -194,7 +240,7 @@ class Message(models.Model):
     @property
     def recipient(self) -> str:
         """The decrypted E.164 number. Callers showing it to a person must audit the reveal."""
-        return recipients.decrypt(self.recipient_encrypted)
+        return crypto.decrypt(self.recipient_encrypted)
 
     def set_recipient(self, number: str) -> None:
         """Store ``number`` hashed and encrypted, and fill country / zone if unset."""
@@ -258,10 +304,14 @@ class MessageEvent(models.Model):
         _("provider error text"),
         max_length=255,
         blank=True,
-        help_text=_("The provider's own words about the error, when it sent any."),
+        help_text=_("The provider's own words about the error, phone numbers masked."),
     )
     provider_occurred_at = models.DateTimeField(_("provider time"), null=True, blank=True)
-    raw_payload = models.JSONField(_("raw payload"), default=dict, blank=True)
+    payload_encrypted = models.TextField(
+        _("raw payload (encrypted)"),
+        blank=True,
+        help_text=_("The provider's fields for this event as JSON, encrypted; personal data."),
+    )
     received_at = models.DateTimeField(_("received at"), default=timezone.now)
     applied = models.BooleanField(
         _("changed the summary"),
@@ -299,6 +349,14 @@ class MessageEvent(models.Model):
         return precedence_key(
             self.status, self.provider_occurred_at, self.error_code, self.dedupe_key
         )
+
+    @cached_property
+    def raw_payload(self) -> dict[str, Any] | None:
+        """The provider's fields (decrypted; None when no configured key opens them).
+
+        Personal data: show it only after an audited reveal.
+        """
+        return crypto.decrypt_json(self.payload_encrypted) if self.payload_encrypted else {}
 
 
 class InboundMessageQuerySet(models.QuerySet):

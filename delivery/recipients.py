@@ -2,21 +2,20 @@
 
 A bare SHA-256 of a phone number is reversible by brute force (there are only ~10^10 numbers
 per country), so the lookup hash is an HMAC with a secret key. The number itself is stored
-encrypted with Fernet (AES-128-CBC + HMAC-SHA256) so that support can reveal it, audited.
+encrypted (:mod:`delivery.crypto`) so that support can reveal it, audited.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 from dataclasses import dataclass
 
 import phonenumbers
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from phonenumbers import timezone as phone_timezones
 
 from .conf import app_settings
+from .crypto import encrypt
 from .exceptions import ConfigurationError
 
 #: What phonenumbers answers when it cannot tell a number's zone.
@@ -52,35 +51,16 @@ def recipient_hash(e164: str) -> str:
     return hmac.new(key.encode(), e164.encode(), hashlib.sha256).hexdigest()
 
 
+def recipient_token(number: str) -> str:
+    """A short keyed token of a number, for identifiers that must tell recipients apart without
+    showing them (16 hex digits of :func:`recipient_hash`)."""
+    return recipient_hash(to_e164(number) or number)[:16]
+
+
 def protect(number: str) -> tuple[str, str, str] | None:
     """``(e164, keyed hash, encrypted e164)`` of a number in any format; None if not a number."""
     e164 = to_e164(number)
     return (e164, recipient_hash(e164), encrypt(e164)) if e164 else None
-
-
-def _fernet() -> MultiFernet:
-    keys = app_settings.ENCRYPTION_KEYS
-    if not keys:
-        raise ConfigurationError("SMS_DELIVERY['ENCRYPTION_KEYS'] is not set (see check E003).")
-    # Any high-entropy string is accepted; the Fernet key is derived from it.
-    return MultiFernet(
-        [Fernet(base64.urlsafe_b64encode(hashlib.sha256(k.encode()).digest())) for k in keys]
-    )
-
-
-def encrypt(plaintext: str) -> str:
-    """Encrypt with the first of ``ENCRYPTION_KEYS``."""
-    return _fernet().encrypt(plaintext.encode()).decode() if plaintext else ""
-
-
-def decrypt(token: str) -> str:
-    """Decrypt with any of ``ENCRYPTION_KEYS``; ``""`` if no key fits (rotated out)."""
-    if not token:
-        return ""
-    try:
-        return _fernet().decrypt(token.encode()).decode()
-    except InvalidToken:
-        return ""
 
 
 @dataclass(frozen=True)

@@ -1,23 +1,34 @@
 """The webhook endpoint: one generic DRF view for every provider.
 
-The pipeline is fixed: read the raw body, verify, parse, ingest in one transaction, answer.
-Every DRF policy is set here so the host project's ``REST_FRAMEWORK`` defaults (session auth,
-``IsAuthenticated``, throttles) never reach providers.
+The pipeline is fixed: read the raw body, verify, parse, ingest in one transaction, answer. Its
+rules for anything that goes wrong, whatever the provider and whatever the input:
+
+- before the signature is verified, any failure is a 4xx and nothing is written (403 when the
+  check itself cannot run on the input: such a request is not provably the provider's);
+- once verified, a request the app cannot read (a parser's error, a value of the wrong type, a
+  value the database refuses, an event id that belongs to another message) is a 400 with a short
+  reason, and the raw request is kept for review;
+- only a storage outage or settings that cannot handle the request answer 5xx, so that the
+  provider retries.
+
+Every DRF policy is set here, so the host project's ``REST_FRAMEWORK`` defaults (session auth,
+``IsAuthenticated``, throttles, versioning, content negotiation, exception handler) never decide
+whether a provider's request is processed.
 """
 
 from __future__ import annotations
 
-import logging
-
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
+from django.http import UnreadablePostError
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import status
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ParseError
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
-from rest_framework.views import APIView
+from rest_framework.views import APIView, exception_handler
 
 from providers.base import WebhookRequest
 from providers.registry import get_provider
@@ -33,6 +44,7 @@ from .exceptions import (
     StorageUnavailable,
 )
 from .ingest import RawRequest, ingest, store_unparsed
+from .masking import get_logger, mask_text
 from .metrics import count_rejection
 
 try:  # Django >= 5.1
@@ -40,10 +52,21 @@ try:  # Django >= 5.1
 except ImportError:  # pragma: no cover
     login_not_required = lambda view: view  # noqa: E731
 
-logger = logging.getLogger("delivery.webhooks")
+logger = get_logger("delivery.webhooks")
 
 #: Request headers kept as evidence. Cookies and proxies' auth never are.
 _DROPPED_HEADERS = {"cookie", "authorization", "proxy-authorization"}
+
+
+class IgnoreAccept(BaseContentNegotiation):
+    """Always the view's own parser and renderer: a provider's ``Accept`` header (Twilio sends
+    ``Accept: text/xml`` to inbound webhooks) must never turn a webhook into a 406."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
 
 
 def read_webhook(request) -> WebhookRequest:
@@ -56,7 +79,10 @@ def read_webhook(request) -> WebhookRequest:
         declared = 0
     if declared > limit:
         raise PayloadTooLarge(f"Body of {declared} bytes is over the {limit}-byte limit.")
-    body = django_request.read(limit + 1)
+    try:
+        body = django_request.read(limit + 1)
+    except UnreadablePostError as exc:
+        raise ParseError("The body could not be read.") from exc
     if len(body) > limit:
         raise PayloadTooLarge(f"Body is over the {limit}-byte limit.")
     base = app_settings.WEBHOOK_BASE_URL
@@ -71,29 +97,44 @@ def read_webhook(request) -> WebhookRequest:
     )
 
 
-def _evidence(webhook: WebhookRequest, provider: str, account: str, verified: bool) -> RawRequest:
+def _evidence(webhook: WebhookRequest, provider, verified: bool) -> RawRequest:
+    try:
+        account = provider.account(webhook)
+    except Exception:  # noqa: BLE001 - the claimed account is a label; never a reason to fail
+        account = ""
     return RawRequest(
-        provider=provider,
+        provider=provider.name,
         method=webhook.method,
         path=webhook.path,
         body=webhook.body,
         headers={k: v for k, v in webhook.headers.items() if k.lower() not in _DROPPED_HEADERS},
         content_type=webhook.content_type,
-        account=account,
+        account=account if isinstance(account, str) else "",
         signature_valid=True if verified else None,
     )
 
 
-@method_decorator([csrf_exempt, login_not_required], name="dispatch")
+@method_decorator(
+    [csrf_exempt, login_not_required, transaction.non_atomic_requests], name="dispatch"
+)
 class ProviderWebhookView(APIView):
-    """Receive a provider callback: verify, parse, ingest, then answer 200."""
+    """Receive a provider callback: verify, parse, ingest, then answer 200.
+
+    ``non_atomic_requests``: the answer must follow the commit, so a host's
+    ``ATOMIC_REQUESTS`` must not wrap the view in a transaction that commits after it answered.
+    """
 
     authentication_classes = []  # providers sign requests; no session, no CSRF
     permission_classes = []  # authenticity is checked by provider.verify()
     throttle_classes = []  # never throttle a provider's retries
     parser_classes = []  # the body is read raw, before anything parses it
     renderer_classes = [JSONRenderer]
+    content_negotiation_class = IgnoreAccept
+    versioning_class = None
     kind = "status"  #: "status" (delivery reports) or "inbound" (messages people send us)
+
+    def get_exception_handler(self):
+        return exception_handler  # DRF's own, whatever the host configured
 
     def provider(self, provider_name):
         provider = get_provider(provider_name)
@@ -106,7 +147,7 @@ class ProviderWebhookView(APIView):
         return Response(status=status.HTTP_200_OK)
 
     def get(self, request, provider_name):
-        # Some providers (Vonage, Plivo) may call with GET; the pipeline is the same.
+        # Twilio, Vonage and Plivo can be set to call with GET; the pipeline is the same.
         return self.post(request, provider_name)
 
     def post(self, request, provider_name):
@@ -114,17 +155,12 @@ class ProviderWebhookView(APIView):
         try:
             webhook = read_webhook(request)
             verified = self._verify(provider, webhook)
-            raw = _evidence(webhook, provider.name, provider.account(webhook), verified)
-            parse = provider.parse_inbound if self.kind == "inbound" else provider.parse
-            try:
-                events = parse(webhook)
-            except MalformedPayload as exc:
-                store_unparsed(raw, str(exc.detail))
-                raise
-            stored = ingest(events, raw).stored
-            answer = provider.inbound_response(stored) if self.kind == "inbound" else None
+            return self._process(provider, webhook, _evidence(webhook, provider, verified))
         except DatabaseError as exc:
-            logger.exception("%s webhook could not be stored", provider.name)
+            # Only what is left once ingest() turned refused values into MalformedPayload: the
+            # database is unreachable or failing. The message names the error class only (a
+            # database error's text can quote the data it refused).
+            logger.error("%s webhook could not be stored: %s", provider.name, type(exc).__name__)
             count_rejection(provider.name, "storage_unavailable", type(exc).__name__)
             raise StorageUnavailable() from exc
         except ConfigurationError as exc:
@@ -133,18 +169,55 @@ class ProviderWebhookView(APIView):
             count_rejection(provider.name, "misconfigured", str(exc))
             raise Misconfigured() from exc
         except SmsDeliveryError as exc:
-            count_rejection(provider.name, exc.default_code, str(getattr(exc, "detail", exc)))
+            detail = mask_text(str(getattr(exc, "detail", exc)))
+            count_rejection(provider.name, exc.default_code, detail)
             raise
-        return answer or Response({"success": True, "processed": len(events), "new": stored})
 
     def _verify(self, provider, webhook: WebhookRequest) -> bool:
-        """True when verified; False when skipped (development only, see check E004)."""
+        """True when verified; False when skipped (development only, see check E004).
+
+        A check that cannot even run on this input (the adapter or the SDK raised) refuses it:
+        a request that is not provably the provider's is a 403, whatever the reason.
+        """
         if app_settings.SKIP_SIGNATURE_VERIFICATION and settings.DEBUG:
             return False
         try:
-            verified = provider.verify(webhook) is not False
+            return provider.verify(webhook) is not False
         except SignatureInvalid as exc:
-            # The URL is logged so a proxy / base-URL mismatch can be diagnosed; never the body.
-            logger.warning("%s signature rejected for url %r: %s", provider.name, webhook.url, exc)
+            # The URL is logged so a proxy / base-URL mismatch can be diagnosed (numbers masked);
+            # never the body.
+            logger.warning(
+                "%s signature rejected for url %r: %s", provider.name, webhook.url, exc.detail
+            )
             raise
-        return verified
+        except (SmsDeliveryError, ConfigurationError, DatabaseError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            logger.warning(
+                "%s signature could not be checked for url %r: %s",
+                provider.name,
+                webhook.url,
+                type(exc).__name__,
+            )
+            raise SignatureInvalid(
+                f"Signature could not be verified ({type(exc).__name__})."
+            ) from exc
+
+    def _process(self, provider, webhook: WebhookRequest, raw: RawRequest) -> Response:
+        """Parse and ingest a verified request; what cannot be read is kept for review (400)."""
+        parse = provider.parse_inbound if self.kind == "inbound" else provider.parse
+        try:
+            events = parse(webhook)
+            stored = ingest(events, raw).stored
+        except MalformedPayload as exc:
+            reason = str(exc.detail)
+        except (SmsDeliveryError, ConfigurationError, DatabaseError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a verified request is never a 500
+            logger.exception("%s request could not be read", provider.name)
+            reason = f"Unreadable request ({type(exc).__name__})."
+        else:
+            answer = provider.inbound_response(stored) if self.kind == "inbound" else None
+            return answer or Response({"success": True, "processed": len(events), "new": stored})
+        store_unparsed(raw, reason)
+        raise MalformedPayload(mask_text(reason))

@@ -21,6 +21,10 @@ from delivery.lifecycle import Status
 
 from .errors import ErrorCatalogue
 
+#: Deepest JSON nesting a webhook may have. Real payloads nest a few levels; a bound keeps every
+#: recursive step (the parser, masking, serialization) far from Python's recursion limit.
+MAX_JSON_DEPTH = 32
+
 
 @dataclass(frozen=True)
 class WebhookRequest:
@@ -67,10 +71,17 @@ class WebhookRequest:
 
     @cached_property
     def json(self) -> Any:
+        """The body as JSON; MalformedPayload if it is not JSON or nests too deep.
+
+        ``NaN`` and ``Infinity`` (not JSON, but Python's parser takes them) stay text.
+        """
+        if json_depth_exceeds(self.text, MAX_JSON_DEPTH):
+            raise MalformedPayload(f"JSON nests deeper than {MAX_JSON_DEPTH} levels.")
         try:
-            return json.loads(self.text)
+            return json.loads(self.text, parse_constant=str)
         except ValueError as exc:
-            raise MalformedPayload(f"Body is not valid JSON: {exc.msg}.") from exc
+            reason = getattr(exc, "msg", "too large a number")
+            raise MalformedPayload(f"Body is not valid JSON: {reason}.") from exc
 
 
 class BaseProvider:
@@ -122,6 +133,10 @@ class BaseProvider:
         """Problems with this provider's settings, for the system checks (empty: all fine)."""
         return []
 
+    def configuration_warnings(self) -> list[str]:
+        """Settings that work but weaken verification, for the system checks (W003)."""
+        return []
+
 
 # -- small parsing helpers shared by the adapters -------------------------------------------
 
@@ -133,11 +148,56 @@ def secret_list(value: Any) -> list[str]:
     return [item.strip() for item in value or [] if item and item.strip()]
 
 
+def json_depth_exceeds(text: str, limit: int) -> bool:
+    """Whether JSON ``text`` nests arrays and objects more than ``limit`` deep (brackets inside
+    strings do not count). Cheap for ordinary bodies: it only scans when there are enough
+    brackets to reach the limit at all."""
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    depth, in_string, escaped = 0, False, False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
 def int_or_none(value: Any) -> int | None:
+    """An integer field as a number; None when missing or not a finite integer."""
+    if isinstance(value, bool):
+        return None
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
+
+
+def text_field(params, *names: str) -> str:
+    """The first non-empty of fields ``names`` as text ("" if none is set).
+
+    Form fields are always text; a JSON body may hold anything, and a number is read as its
+    digits while a list, an object or a boolean is unreadable (MalformedPayload names it).
+    """
+    for name in names:
+        value = params.get(name)
+        if value is None or value == "":
+            continue
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise MalformedPayload(f"{name} is {type(value).__name__}, not text.")
+        return str(value)
+    return ""
 
 
 def form_fields(params) -> dict:

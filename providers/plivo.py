@@ -12,22 +12,25 @@ and ``Status`` is mapped to the canonical lifecycle. Incoming messages (the appl
 
 from __future__ import annotations
 
-import logging
+import hashlib
 import re
 from datetime import UTC, datetime
 
+from django.conf import settings
+from django.core.cache import caches
 from django.http import HttpResponse
 from plivo.exceptions import ValidationError
 from plivo.utils import validate_signature, validate_v3_signature
 
 from delivery.events import ConsentChange, InboundEvent, NormalizedEvent, keyword_of
-from delivery.exceptions import MalformedPayload, SignatureInvalid
+from delivery.exceptions import MalformedPayload, SignatureInvalid, StorageUnavailable
 from delivery.lifecycle import Status
+from delivery.masking import get_logger
 
 from .base import BaseProvider, WebhookRequest, form_fields, int_or_none, with_plus
 from .plivo_errors import PLIVO_ERRORS
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 # Signature headers, tried in this order (https://docs.plivo.com/docs/voice/xml/request/validation
 # and https://docs.plivo.com/docs/messaging/concepts/signature-validation). "-V3"/"-V2" are signed
@@ -36,6 +39,9 @@ V3_SIGNATURE_HEADERS = ("X-Plivo-Signature-V3", "X-Plivo-Signature-Ma-V3")
 V3_NONCE_HEADER = "X-Plivo-Signature-V3-Nonce"
 V2_SIGNATURE_HEADERS = ("X-Plivo-Signature-V2", "X-Plivo-Signature-Ma-V2")
 V2_NONCE_HEADER = "X-Plivo-Signature-V2-Nonce"
+
+#: Default V2_NONCE_TTL: how long a V2 nonce is remembered against replays (seconds).
+V2_NONCE_TTL = 7 * 24 * 3600
 
 #: Time fields of a callback, each the moment a stage was reached.
 TIME_FIELDS = ("MessageTime", "QueuedTime", "SentTime", "DeliveryReportTime")
@@ -76,9 +82,11 @@ class PlivoProvider(BaseProvider):
     rotation: the main account's token verifies every subaccount's callbacks through the
     ``-Ma-`` headers; a subaccount's token verifies its own); ``AUTH_ID`` (the main account's
     Auth ID, ``MA…``; callbacks do not carry it, it is checked for typos and documents which
-    account the tokens belong to); ``ACCEPT_V2_SIGNATURES`` (default True: accept a request
-    that carries only V2 headers, which do not cover the body; set False once your callbacks are
-    seen to carry V3 headers).
+    account the tokens belong to); ``ACCEPT_V2_SIGNATURES`` (default False: a request that
+    carries only V2 headers is refused, because V2 does not sign the body; see
+    :meth:`_check_v2_nonce` for what turning it on costs); ``V2_NONCE_CACHE`` (the Django cache
+    alias that remembers V2 nonces, default ``"default"``) and ``V2_NONCE_TTL`` (seconds a nonce
+    is remembered, default 7 days).
     """
 
     name = "plivo"
@@ -104,7 +112,7 @@ class PlivoProvider(BaseProvider):
 
     @property
     def accept_v2(self) -> bool:
-        return bool(self.options.get("ACCEPT_V2_SIGNATURES", True))
+        return bool(self.options.get("ACCEPT_V2_SIGNATURES", False))
 
     def verify(self, request: WebhookRequest) -> None:
         """V3 when any V3 header is present (never falling back to V2 then), else V2.
@@ -133,9 +141,33 @@ class PlivoProvider(BaseProvider):
                 raise SignatureInvalid(f"Missing {V2_NONCE_HEADER} header.")
             if not _v2_matches(request, nonce, v2, tokens):
                 raise SignatureInvalid("X-Plivo-Signature-V2 does not match.")
+            self._check_v2_nonce(nonce, request)
             logger.debug("plivo callback verified with a V2 signature (body not covered)")
             return
         raise SignatureInvalid("Missing X-Plivo-Signature-V3 (or -V2) header.")
+
+    def _check_v2_nonce(self, nonce: str, request: WebhookRequest) -> None:
+        """Refuse a V2 nonce already seen with a different request (a replayed signature).
+
+        A V2 signature covers the URL without its query and the nonce, not the body: anyone who
+        saw one signed request could send any body with its headers. So each nonce is remembered
+        (``V2_NONCE_CACHE``, for ``V2_NONCE_TTL`` seconds) with a digest of the URL and body it
+        came with; the same nonce with the same request again is a redelivery (a duplicate,
+        harmless), with anything else it is a replay. The cache must be shared by every worker
+        (Redis, Memcached or the database cache, not the local-memory one): check W003 says so.
+        A replay of a request older than the TTL is not caught.
+        """
+        cache = caches[self.options.get("V2_NONCE_CACHE", "default")]
+        key = "sms_delivery:plivo:v2-nonce:" + hashlib.sha256(nonce.encode()).hexdigest()
+        digest = hashlib.sha256(request.url.encode() + b"\n" + request.body).hexdigest()
+        try:
+            if cache.add(key, digest, self.options.get("V2_NONCE_TTL", V2_NONCE_TTL)):
+                return
+            seen = cache.get(key)
+        except Exception as exc:  # a cache outage: retry later rather than accept unchecked
+            raise StorageUnavailable() from exc
+        if seen is not None and seen != digest:
+            raise SignatureInvalid("X-Plivo-Signature-V2-Nonce was already used (replay).")
 
     # -- parsing --------------------------------------------------------------------------
 
@@ -241,6 +273,23 @@ class PlivoProvider(BaseProvider):
             problems.append(f"has AUTH_ID {auth_id[:4]!r}…, which is not a Plivo Auth ID (MA…/SA…)")
         return problems
 
+    def configuration_warnings(self) -> list[str]:
+        if not self.accept_v2:
+            return []
+        alias = self.options.get("V2_NONCE_CACHE", "default")
+        warning = (
+            "accepts V2 signatures (ACCEPT_V2_SIGNATURES), which do not cover the body: a "
+            f"captured request's headers could carry a forged body. Nonces are remembered in the "
+            f"{alias!r} cache to refuse such replays"
+        )
+        backend = settings.CACHES.get(alias, {}).get("BACKEND", "")
+        if backend.endswith(("DummyCache", "LocMemCache")):
+            warning += (
+                f", but that cache is {backend.rsplit('.', 1)[-1]}, which remembers nothing "
+                "across workers (or nothing at all)"
+            )
+        return [warning]
+
 
 def _signatures(request: WebhookRequest, headers: tuple[str, ...]) -> list[str]:
     """The non-empty signature headers, whitespace removed (Base64 never contains any)."""
@@ -269,7 +318,8 @@ def _v3_matches(
                     dict(params) if params is not None else None,
                 ):
                     return True
-            except ValidationError:  # the SDK rejects arguments it cannot use
+            except (ValidationError, UnicodeError, ValueError, TypeError):
+                # The SDK rejects arguments it cannot use (and fails on a URL it cannot encode).
                 return False
     return False
 

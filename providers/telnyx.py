@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,11 +33,13 @@ from telnyx.lib.webhook_verification import (
 from delivery.events import ConsentChange, InboundEvent, NormalizedEvent, keyword_of
 from delivery.exceptions import MalformedPayload, SignatureInvalid
 from delivery.lifecycle import Status
+from delivery.masking import get_logger
+from delivery.recipients import recipient_token
 
 from .base import BaseProvider, WebhookRequest, int_or_none
 from .telnyx_errors import TELNYX_ERRORS
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 #: Inbound messages arrive on the messaging profile's one webhook URL too, next to the delivery
 #: reports (https://developers.telnyx.com/docs/messaging/messages/receiving-webhooks: "Webhook
@@ -83,8 +84,9 @@ class TelnyxProvider(BaseProvider):
     Telnyx reports status per recipient (``data.payload.to[]``), so one webhook becomes one event
     per recipient. A message with one recipient (every ``POST /v2/messages``) keeps Telnyx's
     message id as ``provider_message_id``; a message with several recipients (group MMS) becomes
-    one message per recipient, ``"<message id>:<recipient number>"``, because a Message here has
-    exactly one recipient and its own summary.
+    one message per recipient, ``"<message id>:<recipient token>"`` (a keyed digest of the
+    number, see :func:`delivery.recipients.recipient_token`), because a Message here has exactly
+    one recipient and its own summary.
 
     ``message.received`` (a person texted one of our numbers) arrives on the same URL and becomes
     an :class:`~delivery.events.InboundEvent` (opt-out keywords); ``/webhooks/telnyx/inbound/``
@@ -200,8 +202,9 @@ class TelnyxProvider(BaseProvider):
             shows_error = status not in _NO_ERROR_STATUSES or raw_status.lower() == _UNCONFIRMED
             code = error_code if shows_error else ""
             # One event id covers every recipient of a group message: the recipient is part of
-            # its identity. Retries carry the same data.id, so they still dedupe.
-            suffix = f":{number or f'#{index}'}" if group else ""
+            # its identity, as a keyed token (ids are shown and logged; numbers must not be).
+            # Retries carry the same data.id, so they still dedupe.
+            suffix = f":{recipient_token(number) if number else f'#{index}'}" if group else ""
             events.append(
                 NormalizedEvent(
                     provider=self.name,

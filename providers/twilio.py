@@ -9,10 +9,9 @@ https://www.twilio.com/docs/usage/webhooks/webhooks-security (see ../shared/prov
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime
 
-from django.http import HttpResponse
+from django.http import HttpResponse, QueryDict
 from twilio.request_validator import (
     SIGNATURE_HEADER,
     SIGNATURE_SETTINGS_HEADER,
@@ -23,11 +22,19 @@ from twilio.request_validator import (
 from delivery.events import ConsentChange, InboundEvent, NormalizedEvent, keyword_of
 from delivery.exceptions import MalformedPayload, SignatureInvalid
 from delivery.lifecycle import Status
+from delivery.masking import get_logger
 
-from .base import BaseProvider, WebhookRequest, form_fields, int_or_none
+from .base import (
+    BaseProvider,
+    WebhookRequest,
+    form_fields,
+    int_or_none,
+    secret_list,
+    text_field,
+)
 from .twilio_errors import TWILIO_ERRORS
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 
 def parse_raw_dlr_done_date(value: str) -> datetime | None:
@@ -73,7 +80,7 @@ class TwilioProvider(BaseProvider):
 
     def account(self, request: WebhookRequest) -> str:
         try:
-            return str(self._params(request).get("AccountSid", ""))
+            return text_field(self._params(request), "AccountSid")
         except MalformedPayload:
             return ""
 
@@ -88,21 +95,37 @@ class TwilioProvider(BaseProvider):
         secrets = self._shared_key(settings_header) if settings_header else self._tokens(request)
         if not secrets:
             raise SignatureInvalid("No Twilio credential configured for this request.")
-        # JSON bodies are signed as URL (with ?bodySHA256=…) + nothing; the SDK checks the hash
-        # when it is given the body as a string. Form bodies are signed as URL + sorted params.
-        params = request.text if request.content_type == "application/json" else request.form
+        params = self._signed_params(request)
         if not any(
             RequestValidator(secret).validate(request.url, params, signature, algorithm)
             for secret in secrets
         ):
             raise SignatureInvalid("X-Twilio-Signature does not match.")
 
+    @staticmethod
+    def _signed_params(request: WebhookRequest) -> dict | str | QueryDict:
+        """What Twilio signed besides the URL (webhooks-security):
+
+        - GET: nothing; the parameters are already in the signed URL's query string;
+        - JSON: nothing either, but the URL carries ``bodySHA256``, the SHA-256 of the body; the
+          SDK checks it when handed the body as a string (without ``bodySHA256`` the JSON body
+          is not covered by the signature at all: refused);
+        - form POST: every parameter, sorted.
+        """
+        if request.method == "GET":
+            return {}
+        if request.content_type == "application/json":  # POST
+            if "bodySHA256" not in request.query:
+                raise SignatureInvalid("JSON body without bodySHA256 in the URL is not signed.")
+            return request.text
+        return request.form
+
     def _tokens(self, request: WebhookRequest) -> list[str]:
         account = self.account(request)
         subaccounts = self.options.get("SUBACCOUNTS") or {}
         if account in subaccounts:
             tokens = subaccounts[account]
-            return [tokens] if isinstance(tokens, str) else list(tokens)
+            return secret_list(tokens)
         return self.secrets("AUTH_TOKENS")
 
     def _shared_key(self, settings_header: str) -> list[str]:
@@ -117,7 +140,9 @@ class TwilioProvider(BaseProvider):
     # -- parsing --------------------------------------------------------------------------
 
     def _params(self, request: WebhookRequest):
-        if request.content_type == "application/json":
+        """The callback's fields: the query string of a GET (what its signature covers), the
+        JSON object of a JSON POST, else the form fields."""
+        if request.method != "GET" and request.content_type == "application/json":
             data = request.json
             if not isinstance(data, dict):
                 raise MalformedPayload("JSON body is not an object.")
@@ -127,26 +152,26 @@ class TwilioProvider(BaseProvider):
     def parse(self, request: WebhookRequest) -> list[NormalizedEvent]:
         request.require_utf8()
         params = self._params(request)
-        sid = params.get("MessageSid") or params.get("SmsSid")
+        sid = text_field(params, "MessageSid", "SmsSid")
         if not sid:
             raise MalformedPayload("MessageSid is missing.")
-        raw_status = params.get("MessageStatus") or params.get("SmsStatus")
+        raw_status = text_field(params, "MessageStatus", "SmsStatus")
         if not raw_status:
             raise MalformedPayload("MessageStatus is missing.")
-        error_code = "" if params.get("ErrorCode", "") in ("", "0") else str(params["ErrorCode"])
-        to = params.get("ChannelToAddress") or params.get("To", "")
+        error_code = text_field(params, "ErrorCode")
+        error_code = "" if error_code == "0" else error_code
         return [
             NormalizedEvent(
                 provider=self.name,
                 provider_message_id=sid,
                 raw_status=raw_status,
                 status=self.map_status(raw_status),
-                provider_occurred_at=parse_raw_dlr_done_date(params.get("RawDlrDoneDate", "")),
+                provider_occurred_at=parse_raw_dlr_done_date(text_field(params, "RawDlrDoneDate")),
                 error_code=error_code,
                 error_category=self.errors.category(error_code),
-                error_detail=params.get("ErrorMessage") or params.get("ChannelStatusMessage", ""),
-                recipient=to,
-                sender_identity=params.get("From") or params.get("MessagingServiceSid", ""),
+                error_detail=text_field(params, "ErrorMessage", "ChannelStatusMessage"),
+                recipient=text_field(params, "ChannelToAddress", "To"),
+                sender_identity=text_field(params, "From", "MessagingServiceSid"),
                 segments=int_or_none(params.get("NumSegments")),
                 raw_payload=form_fields(params),
             )
@@ -167,19 +192,20 @@ class TwilioProvider(BaseProvider):
     def parse_inbound(self, request: WebhookRequest) -> list[InboundEvent]:
         request.require_utf8()
         params = self._params(request)
-        sid = params.get("MessageSid") or params.get("SmsSid")
-        if not sid or not params.get("From"):
+        sid = text_field(params, "MessageSid", "SmsSid")
+        sender = text_field(params, "From")
+        if not sid or not sender:
             raise MalformedPayload("MessageSid or From is missing.")
-        keyword, consent = keyword_of(params.get("Body", ""))
-        opt_out_type = params.get("OptOutType", "").upper()
+        keyword, consent = keyword_of(text_field(params, "Body"))
+        opt_out_type = text_field(params, "OptOutType").upper()
         if opt_out_type in self._OPT_OUT_TYPES:
             keyword, consent = keyword or opt_out_type, self._OPT_OUT_TYPES[opt_out_type]
         return [
             InboundEvent(
                 provider=self.name,
                 provider_message_id=sid,
-                sender=params["From"],
-                our_identity=params.get("To", ""),
+                sender=sender,
+                our_identity=text_field(params, "To"),
                 keyword=keyword,
                 consent=consent,
                 raw_payload=form_fields(params),

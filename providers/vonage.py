@@ -139,8 +139,8 @@ class VonageProvider(BaseProvider):
             raise SignatureInvalid(
                 f"{what} has no signature (sig); ask Vonage support to sign them."
             )
-        if not isinstance(signature, str):
-            raise SignatureInvalid("Signature (sig) is not a string.")
+        if not isinstance(signature, str) or not signature.isascii():
+            raise SignatureInvalid("Signature (sig) is not a hex digest.")
         if not params.get("timestamp"):
             raise SignatureInvalid("Signed request has no timestamp.")
         method = self._signature_method(signature)
@@ -200,7 +200,7 @@ class VonageProvider(BaseProvider):
             return
         try:
             signed_at = int(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise SignatureInvalid(
                 f"Signature time ({name}) is missing or not Unix time."
             ) from None

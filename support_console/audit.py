@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from delivery.conf import app_settings
+from delivery.masking import mask_text
 from delivery.models import Message, RawWebhook
 
 from .models import RevealLog
@@ -38,7 +40,8 @@ def record_reveal(
         message_public_id=message.public_id if message else "",
         raw_webhook=raw_webhook,
         kind=kind,
-        reason=reason.strip(),
+        # The reason is free text: a number typed into it is masked, in any common format.
+        reason=mask_text(reason.strip(), region=app_settings.DEFAULT_REGION),
         ip_address=client_ip(request),
         user_agent=request.META.get("HTTP_USER_AGENT", "")[:255],
     )

@@ -14,13 +14,13 @@ from django.urls import path
 from django.views.decorators.http import require_POST
 
 from delivery.conf import app_settings
+from delivery.masking import mask_phone, mask_text, pretty
 from delivery.models import InboundMessage, MessageEvent
 from providers.registry import error_info
 
 from . import timeline
 from .audit import read_reason, record_reveal
 from .display import country_label, duration, status_badge
-from .masking import mask_phone, mask_text, pretty
 from .models import RevealLog
 
 
@@ -133,18 +133,38 @@ class MessagePagesMixin:
         return response
 
 
+#: Shown instead of evidence that no configured key can decrypt any more.
+UNREADABLE = "(encrypted with a key that is no longer configured)"
+
+
+def opened_request(raw, unmasked: bool) -> dict:
+    """A stored request's path, headers and body for display, numbers masked unless asked.
+
+    Call only after the view was recorded (:func:`~support_console.audit.record_reveal`).
+    """
+    sealed = raw.sealed
+    if sealed is None:
+        return {"path": raw.path, "headers": {}, "body": UNREADABLE}
+    show = (lambda text: text) if unmasked else mask_text
+    return {
+        "path": show(sealed.path),
+        "headers": {name: show(value) for name, value in sealed.headers.items()},
+        "body": show(sealed.text),
+    }
+
+
 def _payloads(message, unmasked: bool) -> list[dict]:
     """Each event's payload and the raw request it came in, numbers masked unless asked."""
     shown = []
     events = MessageEvent.objects.timeline(message).select_related("raw_webhook")
     for event in events:
         raw = event.raw_webhook
+        payload = event.raw_payload
         shown.append(
             {
                 "event": event,
-                "payload": pretty(event.raw_payload, masked=not unmasked),
-                "body": (raw.body if unmasked else mask_text(raw.body)) if raw else "",
-                "headers": raw.headers if raw else {},
+                "payload": UNREADABLE if payload is None else pretty(payload, masked=not unmasked),
+                "request": opened_request(raw, unmasked) if raw else None,
                 "raw": raw,
             }
         )
@@ -177,7 +197,7 @@ class RawWebhookPagesMixin:
                     RevealLog.Kind.RAW_PAYLOAD_UNMASKED if unmasked else RevealLog.Kind.RAW_PAYLOAD
                 )
                 record_reveal(request, None, kind, reason, raw_webhook=raw)
-                context["body"] = raw.body if unmasked else mask_text(raw.body)
+                context["opened"] = opened_request(raw, unmasked)
                 context["unmasked"] = unmasked
         response = TemplateResponse(request, self.raw_webhook_template, context)
         response["Cache-Control"] = "no-store"

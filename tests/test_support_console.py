@@ -1,6 +1,7 @@
 """The support console without a browser: masking, search, permissions, audit, query budget."""
 
 import re
+from urllib.parse import unquote
 
 import pytest
 from django.contrib.auth.models import Group, User
@@ -10,9 +11,9 @@ from django.urls import reverse
 
 from delivery.ingest import ingest, register_outbound
 from delivery.lifecycle import ErrorCategory, Status
+from delivery.masking import mask_data, mask_phone, mask_text
 from delivery.models import Message
 from support_console.groups import AGENT, LEAD
-from support_console.masking import mask_data, mask_phone, mask_text
 from support_console.models import RevealLog
 from tests.factories import NormalizedEventFactory as Event
 
@@ -106,29 +107,53 @@ def test_groups_exist_after_migrate():
     assert {"reveal_recipient", "view_raw_payload"} <= lead
 
 
-def test_list_masks_numbers_and_search_finds_them_by_any_format(agent_client, message):
-    url = reverse("admin:delivery_message_changelist")
-    for term in ["+1 415 555 0100", "+1 (415) 555-0100", "+1.415.555.0100", "001 415 5550100"]:
-        body = agent_client.get(url, {"q": term}).content.decode()
-        start = body.index("<tbody>", body.index('<table id="result_list"'))
-        results = body[start : body.index("</tbody>", start)]
-        results = re.sub(r'href="[^"]*"', "", results)  # links carry the typed term along
-        assert message.public_id in results, term
-        assert "5550100" not in results and "555-0100" not in results  # only what was typed
-        assert "+1 ••• ••• 0100" in results
-    assert (
-        message.public_id
-        in agent_client.get(url, {"q": message.provider_message_id}).content.decode()
+def search(client, term, **params):
+    """Search the list as the form does (POST), and follow the redirect; (url, page)."""
+    response = client.post(
+        reverse("admin:delivery_message_search"), {"q": term, **params}, follow=True
     )
-    assert message.public_id in agent_client.get(url, {"q": message.public_id}).content.decode()
-    assert message.public_id not in agent_client.get(url, {"q": "+1 415 555 0199"}).content.decode()
+    assert response.status_code == 200
+    url, _ = response.redirect_chain[-1]
+    return url, response.content.decode()
+
+
+def results_of(page):
+    start = page.index("<tbody>", page.index('<table id="result_list"'))
+    return page[start : page.index("</tbody>", start)]
+
+
+def test_list_masks_numbers_and_search_finds_them_by_any_format(agent_client, message):
+    for term in ["+1 415 555 0100", "+1 (415) 555-0100", "+1.415.555.0100", "001 415 5550100"]:
+        url, page = search(agent_client, term)
+        assert message.public_id in results_of(page), term
+        assert "+1 ••• ••• 0100" in results_of(page)
+        assert not re.search(r"555\D?0100|415\D{0,2}555", page), "the number is on the page"
+        assert not re.search(r"\d{4}", unquote(url)), f"the number is in the URL {url}"
+        assert 'value="+1 ••• ••• 0100"' in page  # the search box shows it masked
+    assert message.public_id in search(agent_client, message.provider_message_id)[1]
+    assert message.public_id in search(agent_client, message.public_id)[1]
+    assert message.public_id not in search(agent_client, "+1 415 555 0199")[1]
+
+
+def test_a_number_typed_into_the_url_is_moved_out_of_it(agent_client, message):
+    url = reverse("admin:delivery_message_changelist")
+    response = agent_client.get(url, {"q": "+1 415 555 0100", "final": "yes"})
+    assert response.status_code == 302
+    assert "0100" not in unquote(response["Location"]) and "final=yes" in response["Location"]
+    assert message.public_id in agent_client.get(response["Location"]).content.decode()
+
+
+def test_search_keeps_the_filters_and_needs_a_post(agent_client, message):
+    url, page = search(agent_client, "+1 415 555 0100", current_status__exact="undelivered")
+    assert "current_status__exact=undelivered" in url
+    assert message.public_id in results_of(page)
+    assert agent_client.get(reverse("admin:delivery_message_search")).status_code == 405
 
 
 def test_search_by_national_number_uses_default_region(agent_client, message, settings):
     settings.SMS_DELIVERY = {**settings.SMS_DELIVERY, "DEFAULT_REGION": "US"}
-    url = reverse("admin:delivery_message_changelist")
     for term in ["415 555 0100", "(415) 555-0100"]:
-        assert message.public_id in agent_client.get(url, {"q": term}).content.decode()
+        assert message.public_id in results_of(search(agent_client, term)[1])
 
 
 def test_filters_render_and_apply(agent_client, message):

@@ -155,7 +155,7 @@ def test_mms_text_is_read_from_body(client):
     assert post(client, payloads.incoming_mms("Stop")).status_code == 200
     inbound = InboundMessage.objects.get()
     assert (inbound.keyword, inbound.consent) == ("STOP", ConsentChange.OPT_OUT)
-    assert inbound.raw_webhook.body  # the media URL stays in the raw request only
+    assert inbound.raw_webhook.sealed.body  # the media URL stays in the raw request only
 
 
 def test_whatsapp_text_is_read_from_body(client):

@@ -23,6 +23,7 @@ from nacl.signing import SigningKey
 from delivery.ingest import register_outbound
 from delivery.lifecycle import ErrorCategory, Status
 from delivery.models import InboundMessage, Message, MessageEvent, RawWebhook
+from delivery.recipients import recipient_token
 from providers.base import WebhookRequest
 from providers.telnyx import TelnyxProvider, parse_occurred_at
 from providers.telnyx_errors import TELNYX_ERRORS
@@ -419,7 +420,9 @@ def test_group_mms_is_one_message_per_recipient(client):
     response = post(client, payloads.GROUP_FINALIZED)
     assert response.json() == {"success": True, "processed": 3, "new": 3}
     by_id = {m.provider_message_id: m for m in Message.objects.all()}
-    delivered, failed, unknown = (by_id[f"{payloads.GROUP_ID}:{n}"] for n in payloads.GROUP_TO)
+    delivered, failed, unknown = (
+        by_id[f"{payloads.GROUP_ID}:{recipient_token(n)}"] for n in payloads.GROUP_TO
+    )
     assert (delivered.current_status, delivered.error_code) == (Status.DELIVERED, "")
     assert (failed.current_status, failed.error_code, failed.error_category) == (
         Status.UNDELIVERED,
@@ -429,7 +432,10 @@ def test_group_mms_is_one_message_per_recipient(client):
     assert (unknown.current_status, unknown.error_code) == (Status.SENT, "")
     assert [m.recipient for m in (delivered, failed, unknown)] == payloads.GROUP_TO
     event_ids = set(MessageEvent.objects.values_list("provider_event_id", flat=True))
-    assert event_ids == {f"{payloads.GROUP_EVENT_ID}:{n}" for n in payloads.GROUP_TO}
+    assert event_ids == {
+        f"{payloads.GROUP_EVENT_ID}:{recipient_token(n)}" for n in payloads.GROUP_TO
+    }
+    assert not any(n in i for n in payloads.GROUP_TO for i in by_id), "ids must not show numbers"
 
 
 def test_group_mms_redelivery_is_three_duplicates(client):
@@ -444,7 +450,8 @@ def test_group_recipient_without_a_number_gets_its_position(client):
     body = payloads.event(to=[("", "sent"), ("+13125550102", "sent")])
     assert post(client, body).status_code == 200
     ids = set(Message.objects.values_list("provider_message_id", flat=True))
-    assert ids == {f"{payloads.MESSAGE_ID}:#0", f"{payloads.MESSAGE_ID}:+13125550102"}
+    token = recipient_token("+13125550102")
+    assert ids == {f"{payloads.MESSAGE_ID}:#0", f"{payloads.MESSAGE_ID}:{token}"}
 
 
 # -- other events, unknown fields, malformed bodies ---------------------------------------------

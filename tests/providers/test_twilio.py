@@ -189,7 +189,7 @@ def test_duplicates_are_stored_once(client):
     event = MessageEvent.objects.get()
     assert event.duplicate_count == 2
     assert RawWebhook.objects.count() == 3  # every receipt is evidence
-    assert RawWebhook.objects.first().headers["I-Twilio-Idempotency-Token"] == "tok-1"
+    assert RawWebhook.objects.first().sealed.headers["I-Twilio-Idempotency-Token"] == "tok-1"
 
 
 def test_out_of_order_sent_after_delivered(client):
@@ -256,7 +256,7 @@ def test_signed_but_badly_encoded_is_400_and_kept_for_review(client):
     response = client.post(PATH, body, content_type=FORM, headers={"X-Twilio-Signature": signature})
     assert response.status_code == 400
     assert "UTF-8" in RawWebhook.objects.get().parse_error
-    assert "%FF%FE" in RawWebhook.objects.get().body
+    assert b"%FF%FE" in RawWebhook.objects.get().sealed.body
 
 
 def test_oversized_body_is_413_and_writes_nothing(client, settings):

@@ -122,7 +122,7 @@ def test_sms_text_with_signature_separators_verifies(client):
     """``&`` and ``=`` are replaced by ``_`` in the signed string only (signing-messages page)."""
     response = post_sms(client, payloads.inbound_sms("a=b & c"), "form")
     assert response.status_code == 200
-    assert "text=a%3Db+%26+c" in RawWebhook.objects.get().body  # kept as received
+    assert "text=a%3Db+%26+c" in RawWebhook.objects.get().sealed.text  # kept as received
     assert InboundMessage.objects.get().consent == ""
 
 

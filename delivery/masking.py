@@ -1,0 +1,152 @@
+"""Phone numbers never leave the app in clear: one masking for pages, stored text and logs.
+
+``mask_phone("+14155550100") == "+1 ••• ••• 0100"``: the country code and the last four digits
+stay, so an agent can tell numbers apart and confirm one with the customer, but not read it.
+``mask_text`` finds numbers inside free text (bodies, URLs, provider error texts, exception
+messages); :class:`MaskPhoneNumbers` applies it to log records, tracebacks included.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+import phonenumbers
+from django.utils.module_loading import import_string
+
+from .conf import app_settings
+
+DOT = "•"
+#: Number-like runs in machine text: "+"-prefixed (also URL-encoded as %2B) with optional
+#: separators; a bare run of 11-15 digits (E.164 sent without "+", e.g. Vonage's msisdn); and the
+#: North American shape "(555) 867-5310" / "555-867-5310". Ten-digit runs such as Twilio's
+#: RawDlrDoneDate or Unix times stay readable.
+_PHONE_LIKE = re.compile(
+    r"(?:\+|%2B)\d[\d ().\-]{5,}\d"
+    r"|(?<![\w.])\d{11,15}(?![\w.])"
+    r"|(?<![\w.])\(?\d{3}\)?[ .\-]\d{3}[ .\-]\d{4}(?![\w.])"
+)
+
+
+def _default_mask(e164: str) -> str:
+    """``+<country code> <hidden digits in threes> <last four>``, e.g. ``+1 ••• ••• 0100``."""
+    try:
+        parsed = phonenumbers.parse(e164)
+    except phonenumbers.NumberParseException:
+        return _mask_digits(e164)
+    national = phonenumbers.national_significant_number(parsed)
+    hidden = len(national) - 4
+    if hidden < 1:
+        return _mask_digits(e164)
+    groups = [DOT * min(3, hidden - i) for i in range(0, hidden, 3)]
+    return f"+{parsed.country_code} {' '.join(groups)} {national[-4:]}"
+
+
+def _mask_digits(text: str, keep: int = 4) -> str:
+    """Replace every digit but the last ``keep`` with a dot."""
+    total = sum(c.isdigit() for c in text)
+    seen = 0
+    out = []
+    for char in text:
+        if char.isdigit():
+            seen += 1
+            out.append(char if seen > total - keep else DOT)
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def mask_phone(number: str) -> str:
+    """The masked form of ``number`` (``SMS_DELIVERY['MASK_CALLABLE']`` overrides it)."""
+    if not number:
+        return ""
+    prefix, sep, bare = number.rpartition(":")  # keep a channel prefix such as "whatsapp:"
+    custom = app_settings.MASK_CALLABLE
+    mask = import_string(custom) if custom else _default_mask
+    return f"{prefix}{sep}{mask(bare)}"
+
+
+def _replace(match: re.Match) -> str:
+    found = match.group(0)
+    if found.startswith("%2B"):
+        return "%2B" + _mask_digits(found[3:])
+    if found.startswith("+"):
+        digits = "+" + "".join(c for c in found if c.isdigit())
+        try:
+            parsed = phonenumbers.parse(digits)
+        except phonenumbers.NumberParseException:
+            return _mask_digits(found)
+        if phonenumbers.is_possible_number(parsed):
+            return mask_phone(digits)
+    return _mask_digits(found)
+
+
+def mask_text(text: str, region: str | None = None) -> str:
+    """``text`` with every phone-number-like run masked.
+
+    ``region`` (for text people typed, such as a reveal reason) also masks numbers written in
+    that region's national format, as ``phonenumbers`` finds them.
+    """
+    if not text:
+        return text
+    masked = _PHONE_LIKE.sub(_replace, text)
+    if region:
+        leniency = phonenumbers.Leniency.POSSIBLE
+        for match in reversed(list(phonenumbers.PhoneNumberMatcher(masked, region, leniency))):
+            masked = masked[: match.start] + _mask_digits(match.raw_string) + masked[match.end :]
+    return masked
+
+
+def mask_data(data: Any) -> Any:
+    """A JSON-like structure with phone numbers masked in every string, keys included."""
+    if isinstance(data, dict):
+        return {mask_text(str(key)): mask_data(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [mask_data(value) for value in data]
+    if isinstance(data, str):
+        return mask_text(data)
+    return data
+
+
+def pretty(data: Any, masked: bool = True) -> str:
+    """``data`` as indented JSON for display, numbers masked unless ``masked`` is False."""
+    return json.dumps(
+        mask_data(data) if masked else data, indent=2, sort_keys=True, ensure_ascii=False
+    )
+
+
+class MaskPhoneNumbers(logging.Filter):
+    """A logging filter that masks phone numbers in the message and the traceback of a record.
+
+    The app's own loggers carry it (see :func:`get_logger`). Add it to the handlers that write
+    request lines too (``django.server``, your WSGI server's access log), because providers
+    such as Vonage put numbers in the query string of GET callbacks::
+
+        LOGGING["filters"] = {"mask_numbers": {"()": "delivery.masking.MaskPhoneNumbers"}}
+        LOGGING["handlers"]["console"]["filters"] = ["mask_numbers"]
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = mask_text(record.getMessage()), None
+        if record.exc_info:
+            # Formatted once, masked, and the exception itself dropped so that no handler (a
+            # JSON formatter, an error tracker) formats the unmasked original.
+            record.exc_text = record.exc_text or logging.Formatter().formatException(
+                record.exc_info
+            )
+            record.exc_info = None
+        if record.exc_text:
+            record.exc_text = mask_text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask_text(record.stack_info)
+        return True
+
+
+def get_logger(name: str) -> logging.Logger:
+    """``logging.getLogger(name)`` with :class:`MaskPhoneNumbers` on it (once)."""
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, MaskPhoneNumbers) for f in logger.filters):
+        logger.addFilter(MaskPhoneNumbers())
+    return logger
