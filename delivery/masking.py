@@ -117,6 +117,33 @@ def pretty(data: Any, masked: bool = True) -> str:
     )
 
 
+class Revealed:
+    """Personal data shown after an audited reveal: prints in clear, represents itself masked.
+
+    Templates print ``str()``; debug output (Django's template debug log dumps the whole
+    context with ``repr()``, error reports, tracebacks) sees the masked form only.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def __str__(self) -> str:
+        return self._value
+
+    def __html__(self) -> str:
+        from django.utils.html import escape
+
+        return str(escape(self._value))
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return f"Revealed({mask_text(self._value)!r})"
+
+
 class MaskPhoneNumbers(logging.Filter):
     """A logging filter that masks phone numbers in the message and the traceback of a record.
 

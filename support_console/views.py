@@ -14,7 +14,7 @@ from django.urls import path
 from django.views.decorators.http import require_POST
 
 from delivery.conf import app_settings
-from delivery.masking import mask_phone, mask_text, pretty
+from delivery.masking import Revealed, mask_phone, mask_text, pretty
 from delivery.models import InboundMessage, MessageEvent
 from providers.registry import error_info
 
@@ -73,7 +73,7 @@ class MessagePagesMixin:
         if error:
             return self.detail_view(request, message, reveal_error=error, status=400)
         record_reveal(request, message, RevealLog.Kind.RECIPIENT, reason)
-        return self.detail_view(request, message, revealed=message.recipient)
+        return self.detail_view(request, message, revealed=Revealed(message.recipient))
 
     def detail_view(self, request, message, revealed="", reveal_error="", status=200):
         zone = timeline.recipient_zone(message, request.GET.get("tz", ""))
@@ -145,7 +145,7 @@ def opened_request(raw, unmasked: bool) -> dict:
     sealed = raw.sealed
     if sealed is None:
         return {"path": raw.path, "headers": {}, "body": UNREADABLE}
-    show = (lambda text: text) if unmasked else mask_text
+    show = Revealed if unmasked else mask_text
     return {
         "path": show(sealed.path),
         "headers": {name: show(value) for name, value in sealed.headers.items()},
@@ -160,10 +160,16 @@ def _payloads(message, unmasked: bool) -> list[dict]:
     for event in events:
         raw = event.raw_webhook
         payload = event.raw_payload
+        if payload is None:
+            payload = UNREADABLE
+        elif unmasked:
+            payload = Revealed(pretty(payload, masked=False))
+        else:
+            payload = pretty(payload)
         shown.append(
             {
                 "event": event,
-                "payload": UNREADABLE if payload is None else pretty(payload, masked=not unmasked),
+                "payload": payload,
                 "request": opened_request(raw, unmasked) if raw else None,
                 "raw": raw,
             }

@@ -1,9 +1,16 @@
-"""Shared fixtures; the PostgreSQL pass refuses to run on anything but PostgreSQL."""
+"""Shared fixtures; the PostgreSQL pass refuses to run on anything but PostgreSQL.
 
+Every test also runs under :func:`no_numbers_in_logs`: a phone number of the test data written to
+any log, in any format, fails the test that wrote it.
+"""
+
+import logging
 import os
 
 import pytest
 from django.db import connection
+
+from tests.privacy import numbers_in
 
 TEST_SETTINGS = {
     "HASH_KEY": "test-hash-key",
@@ -37,3 +44,35 @@ def sms_delivery_settings(settings):
     settings.SMS_DELIVERY = {**TEST_SETTINGS, "PROVIDERS": dict(TEST_SETTINGS["PROVIDERS"])}
     settings.DEBUG = False
     return settings.SMS_DELIVERY
+
+
+class _Capture(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+        self.lines: list[str] = []
+
+    def emit(self, record):
+        self.lines.append(self.format(record))
+
+
+#: Loggers that do not propagate to the root in the demo settings, and the root itself.
+_WATCHED = ("", "delivery", "providers", "support_console", "django", "django.server")
+
+
+@pytest.fixture(autouse=True)
+def no_numbers_in_logs():
+    """Capture every log record at DEBUG, tracebacks included; fail on a number in clear."""
+    capture = _Capture()
+    loggers = [logging.getLogger(name) for name in _WATCHED]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(capture)
+        logger.setLevel(logging.DEBUG)
+    yield capture
+    for logger, level in zip(loggers, levels, strict=True):
+        logger.removeHandler(capture)
+        logger.setLevel(level)
+    leaks = [(line, numbers_in(line)) for line in capture.lines if numbers_in(line)]
+    if leaks:
+        pytest.fail(f"phone numbers in clear in the logs: {leaks[:3]}", pytrace=False)

@@ -494,8 +494,8 @@ def test_rejected_status_error_code_detail_and_summary(client):
     event = MessageEvent.objects.get()
     assert event.error_detail.startswith("Unroutable")
     assert event.provider_occurred_at == datetime(2026, 11, 22, 14, 37, 2, tzinfo=UTC)
-    assert message.recipient == "+447700900000"
-    assert (message.sender_identity, message.destination_country) == ("447700900001", "GB")
+    assert message.recipient == "+447700900001"
+    assert (message.sender_identity, message.destination_country) == ("447700900000", "GB")
     assert message.segments == 2
 
 
@@ -513,8 +513,8 @@ def test_whatsapp_sender_read_receipt_and_window_error(client):
     post_status(client, payloads.WHATSAPP_READ)
     post_status(client, payloads.WHATSAPP_DELIVERED)
     message = Message.objects.get(provider_message_id=payloads.WHATSAPP_UUID)
-    assert message.sender_identity == "whatsapp:447700900001"
-    assert message.recipient == "+447700900000"
+    assert message.sender_identity == "whatsapp:447700900000"
+    assert message.recipient == "+447700900001"
     assert message.current_status == Status.READ
     post_status(client, payloads.WHATSAPP_REJECTED_1340)
     rejected = MessageEvent.objects.get(status=Status.REJECTED)
