@@ -52,7 +52,10 @@ class UnsignedCallback(SignatureInvalid):
     """
 
     status_code = 503
-    default_detail = "Unsigned Vonage callback; please retry."
+    default_detail = (
+        "Messages API callback without an Authorization bearer token (signature); answering "
+        "503 so that Vonage retries it."
+    )
 
 
 # -- which product --------------------------------------------------------------------------
@@ -105,10 +108,7 @@ def verify_token(
     """
     token = bearer_token(request)
     if not token:
-        raise UnsignedCallback(
-            "Messages API callback without an Authorization bearer token (signature); "
-            "answering 503 so that Vonage retries it."
-        )
+        raise UnsignedCallback()
     secrets = secrets_for(text_of(unverified_claims(token).get("api_key")))
     if not secrets:
         raise SignatureInvalid("No Vonage signature secret is configured.")
