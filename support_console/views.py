@@ -83,6 +83,7 @@ class MessagePagesMixin:
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": message.public_id,
+            "subtitle": None,
             "message": message,
             "status_badge": status_badge(message.current_status),
             "country": country_label(message.destination_country),
@@ -116,6 +117,7 @@ class MessagePagesMixin:
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": f"Raw payloads of {message.public_id}",
+            "subtitle": None,
             "message": message,
             "can_unmask": self.has_reveal_recipient_permission(request, message),
         }
@@ -193,6 +195,7 @@ class RawWebhookPagesMixin:
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": f"{raw.provider} request of {raw.received_at:%Y-%m-%d %H:%M:%S} UTC",
+            "subtitle": None,
             "raw": raw,
             "can_unmask": can_unmask,
         }

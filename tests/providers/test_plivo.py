@@ -8,17 +8,23 @@ test server) and the V2 vector every Plivo SDK's tests share (plivo-python
 ``tests/resources/test_signature.py``).
 """
 
+import base64
+import hmac
 from datetime import UTC, datetime
+from hashlib import sha256
 from urllib.parse import urlencode
+from uuid import uuid4
 
 import pytest
+from django.core.cache import cache, caches
 from django.http import QueryDict
 from plivo.utils.signature_v3 import construct_get_url, construct_post_url, get_signature_v3
 
+from delivery.checks import Codes, check_providers
 from delivery.exceptions import MalformedPayload, SignatureInvalid
 from delivery.lifecycle import ErrorCategory, Status
 from delivery.metrics import rejections
-from delivery.models import Message, MessageEvent, RawWebhook
+from delivery.models import InboundMessage, Message, MessageEvent, RawWebhook
 from providers import registry
 from providers.base import WebhookRequest
 from providers.errors import ErrorInfo
@@ -500,3 +506,72 @@ def test_configuration_errors():
         "has an Auth ID (MA…/SA…) in AUTH_TOKENS; it needs the Auth Token shown next to it",
         "has AUTH_ID 'a-to'…, which is not a Plivo Auth ID (MA…/SA…)",
     ]
+
+
+# -- V2, opted into: a nonce is good for one request ------------------------------------------
+
+
+def v2_post(client, params, nonce, secret=TOKEN, path=PATH):
+    """POST with V2 headers only. V2 = Base64(HMAC-SHA256(token, URL without query + nonce));
+    the SDK has a V2 verifier but no signer (the published vector above checks the verifier)."""
+    url = "http://testserver" + path
+    digest = hmac.new(secret.encode(), (url + nonce).encode(), sha256).digest()
+    headers = {
+        "X-Plivo-Signature-V2": base64.b64encode(digest).decode(),
+        "X-Plivo-Signature-V2-Nonce": nonce,
+    }
+    return client.post(path, urlencode(params), content_type=FORM, headers=headers)
+
+
+@pytest.fixture
+def v2_accepted(sms_delivery_settings):
+    sms_delivery_settings["PROVIDERS"]["plivo"]["ACCEPT_V2_SIGNATURES"] = True
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_v2_only_requests_are_refused_by_default(client):
+    assert v2_post(client, payloads.SENT, uuid4().hex).status_code == 403
+    assert not RawWebhook.objects.exists()
+
+
+def test_a_v2_signature_replayed_with_another_body_is_refused(client, v2_accepted):
+    nonce = uuid4().hex
+    assert v2_post(client, payloads.SENT, nonce).status_code == 200
+    assert v2_post(client, payloads.SENT, nonce).status_code == 200  # Plivo's redelivery
+    forged = payloads.callback("undelivered", ErrorCode="200")
+    response = v2_post(client, forged, nonce)
+    assert response.status_code == 403
+    assert "replay" in response.json()["detail"]
+    assert MessageEvent.objects.get().duplicate_count == 1
+    assert RawWebhook.objects.count() == 2
+    assert v2_post(client, forged, uuid4().hex).status_code == 200  # a fresh nonce verifies
+
+
+def test_a_forged_stop_with_a_replayed_v2_signature_is_refused(client, v2_accepted):
+    nonce = uuid4().hex
+    inbound = "/webhooks/plivo/inbound/"
+    assert v2_post(client, payloads.incoming("hi"), nonce, path=inbound).status_code == 200
+    stop = payloads.incoming("STOP", uuid="8a5e6c62-0000-11ef-9b0e-0242ac110002")
+    assert v2_post(client, stop, nonce, path=inbound).status_code == 403
+    assert not InboundMessage.objects.filter(keyword="STOP").exists()
+
+
+def test_a_cache_outage_during_a_v2_check_is_503_and_writes_nothing(
+    client, v2_accepted, monkeypatch
+):
+    def down(*args, **kwargs):
+        raise ConnectionError("cache unreachable")
+
+    monkeypatch.setattr(caches["default"], "add", down)
+    assert v2_post(client, payloads.SENT, uuid4().hex).status_code == 503
+    assert not RawWebhook.objects.exists()
+
+
+def test_check_warns_while_v2_is_accepted(sms_delivery_settings):
+    assert not [w for w in check_providers() if w.id == Codes.WEAKENED_VERIFICATION]
+    sms_delivery_settings["PROVIDERS"]["plivo"]["ACCEPT_V2_SIGNATURES"] = True
+    [warning] = [w for w in check_providers() if w.id == Codes.WEAKENED_VERIFICATION]
+    assert "do not cover the body" in warning.msg
+    assert "LocMemCache" in warning.msg  # the test settings' cache is per process

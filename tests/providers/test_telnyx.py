@@ -574,3 +574,16 @@ def test_error_catalogue_entries_are_complete():
     unlisted = TELNYX_ERRORS.lookup("40999")
     assert unlisted.category == ErrorCategory.UNKNOWN
     assert "https://developers.telnyx.com/api/errors/40999" in unlisted.next_step
+
+
+def test_an_event_id_reused_for_another_message_is_kept_for_review(client):
+    """Telnyx event ids are unique; one that comes back on another message is not a duplicate
+    of the first (merging would file the report under the wrong message)."""
+    assert post(client, payloads.event("sent")).status_code == 200
+    other = payloads.event("delivered", message_id="9c0b7e9e-0000-4000-8000-000000000001")
+    response = post(client, other)
+    assert response.status_code == 400
+    assert "another message" in response.json()["detail"]
+    assert Message.objects.get().provider_message_id == payloads.MESSAGE_ID  # no empty message
+    assert MessageEvent.objects.get().duplicate_count == 0
+    assert "another message" in RawWebhook.objects.get(parse_error__gt="").parse_error

@@ -7,11 +7,13 @@ from urllib.parse import urlencode
 
 import pytest
 from django.db import OperationalError
+from django.http import QueryDict
 from twilio.request_validator import RequestValidator
 
 from delivery.lifecycle import ErrorCategory, Status
 from delivery.metrics import rejections
 from delivery.models import Message, MessageEvent, RawWebhook
+from providers.base import WebhookRequest
 from providers.twilio import TwilioProvider, parse_raw_dlr_done_date
 from tests.fixtures import twilio as payloads
 from tests.webhook_cases import WebhookSecurityCases
@@ -298,3 +300,46 @@ def test_raw_dlr_done_date(value, expected):
 def test_configuration_errors_name_the_missing_token():
     assert TwilioProvider({}).configuration_errors()
     assert TwilioProvider({"AUTH_TOKENS": "a,b"}).configuration_errors() == []
+
+
+# -- GET callbacks (a number or service can be set to call with GET) ---------------------------
+
+
+def get(client, params, path=PATH, secret=TOKEN, signed_query=None):
+    """A GET callback as Twilio signs it: the full URL with its query string, nothing else."""
+    query = urlencode(signed_query if signed_query is not None else params)
+    signature = sign({}, f"http://testserver{path}?{query}", secret)
+    return client.get(f"{path}?{urlencode(params)}", headers={"X-Twilio-Signature": signature})
+
+
+def test_get_callback_is_verified_over_its_url_and_stored(client):
+    assert get(client, payloads.SENT).status_code == 200
+    assert get(client, payloads.DELIVERED).status_code == 200
+    message = Message.objects.get()
+    assert message.current_status == Status.DELIVERED
+    assert RawWebhook.objects.filter(method="GET").count() == 2
+
+
+def test_get_callback_with_a_changed_query_is_rejected(client):
+    forged = payloads.callback("delivered", sid="SM" + "f" * 32)
+    response = get(client, forged, signed_query=payloads.SENT)
+    assert response.status_code == 403
+    assert not RawWebhook.objects.exists()
+
+
+def test_get_callback_body_is_never_read():
+    """A GET's signature covers its URL only: a body sent along is not what it reports."""
+    provider = TwilioProvider({"AUTH_TOKENS": TOKEN})
+    query = urlencode(payloads.SENT)
+    url = f"{URL}?{query}"
+    body = json.dumps(payloads.DELIVERED).encode()
+    request = WebhookRequest(
+        "GET",
+        url,
+        f"{PATH}?{query}",
+        body,
+        {"X-Twilio-Signature": sign({}, url), "Content-Type": "application/json"},
+        QueryDict(query),
+    )
+    provider.verify(request)
+    assert provider.parse(request)[0].raw_status == "sent"

@@ -129,3 +129,17 @@ def test_provider_without_inbound_is_404(client, monkeypatch):
     monkeypatch.setattr(TwilioProvider, "receives_inbound", False)
     assert post(client, incoming("STOP")).status_code == 404
     assert not RawWebhook.objects.exists()
+
+
+def test_a_stop_sent_by_get_is_verified_and_recorded(client):
+    """Numbers can be set to call their incoming-message webhook with GET: Twilio then signs the
+    full URL, query string included, and nothing else."""
+    query = urlencode(incoming("STOP"))
+    signature = RequestValidator("12345").compute_signature(f"{URL}?{query}", {})
+    response = client.get(f"{PATH}?{query}", headers={"X-Twilio-Signature": signature})
+    assert response.status_code == 200, response.content
+    assert InboundMessage.objects.get().keyword == "STOP"
+    tampered = query.replace("STOP", "START")
+    response = client.get(f"{PATH}?{tampered}", headers={"X-Twilio-Signature": signature})
+    assert response.status_code == 403
+    assert InboundMessage.objects.count() == 1
