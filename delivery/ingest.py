@@ -49,14 +49,16 @@ class RawRequest:
     def record(self, parse_error: str = "") -> RawWebhook:
         """The row that keeps this request: readable parts fitted, the exact request sealed."""
 
-        def fit(value: str, name: str) -> str:
-            return storable.text(value, RawWebhook._meta.get_field(name).max_length, name=name)
+        def length(name: str) -> int:
+            return RawWebhook._meta.get_field(name).max_length
 
         record = RawWebhook(
-            provider=fit(self.provider, "provider"),
-            account=fit(self.account, "account"),
-            method=fit(self.method, "method"),
-            content_type=fit(self.content_type, "content_type"),
+            provider=storable.text(self.provider, length("provider"), name="provider"),
+            account=storable.identifier(self.account, length("account"), name="account"),
+            method=storable.text(self.method, length("method"), name="method"),
+            content_type=storable.word(
+                self.content_type, length("content_type"), name="content type"
+            ),
             signature_valid=self.signature_valid,
             parse_error=storable.text(mask_text(parse_error), name="parse error"),
         )

@@ -23,10 +23,11 @@ DOT = "•"
 #: separators; a bare run of 11-15 digits (E.164 sent without "+", e.g. Vonage's msisdn); and the
 #: North American shape "(555) 867-5310" / "555-867-5310". Ten-digit runs such as Twilio's
 #: RawDlrDoneDate or Unix times stay readable.
+_PLUS_NUMBER = r"(?:\+|%2B)\d[\d ().\-]{5,}\d"
 _PHONE_LIKE = re.compile(
-    r"(?:\+|%2B)\d[\d ().\-]{5,}\d"
-    r"|(?<![\w.])\d{11,15}(?![\w.])"
-    r"|(?<![\w.])\(?\d{3}\)?[ .\-]\d{3}[ .\-]\d{4}(?![\w.])"
+    _PLUS_NUMBER
+    + r"|(?<![\w.])\d{11,15}(?![\w.])"
+    + r"|(?<![\w.])\(?\d{3}\)?[ .\-]\d{3}[ .\-]\d{4}(?![\w.])"
 )
 
 
@@ -97,6 +98,12 @@ def mask_text(text: str, region: str | None = None) -> str:
         for match in reversed(list(phonenumbers.PhoneNumberMatcher(masked, region, leniency))):
             masked = masked[: match.start] + _mask_digits(match.raw_string) + masked[match.end :]
     return masked
+
+
+def has_international_number(text: str) -> bool:
+    """Whether ``text`` holds a "+"-prefixed number. Unlike ``mask_text``'s digit runs, this
+    never matches inside a provider's id (a UUID's last group may be twelve digits)."""
+    return re.search(_PLUS_NUMBER, text) is not None
 
 
 def mask_data(data: Any) -> Any:

@@ -12,7 +12,11 @@ database never refuses a value, and a provider is never made to retry a poison c
   error codes: they make up the dedupe key) end in "…" and a digest of the whole value instead,
   so distinct long ids stay distinct and a redelivery still dedupes;
 - a count outside its column's range is dropped (None); the encrypted raw payload keeps it;
-- provider error texts are stored with phone numbers masked.
+- phone numbers never reach a readable column: provider words (status, error code and text,
+  dedupe parts) are stored with numbers masked, and an identifier (message id, event id) that
+  holds a "+"-number is replaced by a keyed token of itself, so it stays distinct and dedupes.
+  The exact values stay in the encrypted raw payload. Our own sender identities are not
+  personal data and are stored as sent.
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ from . import crypto
 from .events import ConsentChange, InboundEvent, NormalizedEvent
 from .exceptions import MalformedPayload
 from .lifecycle import ErrorCategory, Status
-from .masking import mask_text
+from .masking import has_international_number, mask_text
 from .models import InboundMessage, Message, MessageEvent
+from .recipients import recipient_token
 
 ELLIPSIS = "…"
 _DIGEST = 16  #: hex digits of SHA-256 that end a cut identity value
@@ -52,6 +57,20 @@ def text(value: Any, max_length: int | None = None, *, identity: bool = False, n
         digest = hashlib.sha256(value.encode()).hexdigest()[:_DIGEST]
         return value[: max_length - _DIGEST - 1] + ELLIPSIS + digest
     return value[: max_length - 1] + ELLIPSIS
+
+
+def word(value: Any, max_length: int | None = None, *, name: str) -> str:
+    """A provider's word or code: text, numbers masked, fitted (as an identity: it may be part
+    of a dedupe key)."""
+    return text(mask_text(text(value, name=name)), max_length, identity=True, name=name)
+
+
+def identifier(value: Any, max_length: int, *, name: str) -> str:
+    """An id: text, replaced by a keyed token if it holds a phone number, fitted."""
+    value = text(value, name=name)
+    if has_international_number(value):
+        value = "number:" + recipient_token(value)
+    return text(value, max_length, identity=True, name=name)
 
 
 def count(value: Any) -> int | None:
@@ -80,11 +99,8 @@ def event(e: NormalizedEvent) -> NormalizedEvent:
     when = e.provider_occurred_at
     if when is not None and (not isinstance(when, datetime) or when.tzinfo is None):
         raise MalformedPayload("Unreadable provider time.")
-    message_id = text(
-        e.provider_message_id,
-        _length(Message, "provider_message_id"),
-        identity=True,
-        name="message id",
+    message_id = identifier(
+        e.provider_message_id, _length(Message, "provider_message_id"), name="message id"
     )
     if not message_id:
         raise MalformedPayload("The message id is empty.")
@@ -95,19 +111,12 @@ def event(e: NormalizedEvent) -> NormalizedEvent:
         e,
         provider=text(e.provider, _length(Message, "provider"), name="provider"),
         provider_message_id=message_id,
-        raw_status=text(
-            e.raw_status, _length(MessageEvent, "raw_status"), identity=True, name="status"
-        ),
+        raw_status=word(e.raw_status, _length(MessageEvent, "raw_status"), name="status"),
         status=Status(e.status),
-        provider_event_id=text(
-            e.provider_event_id,
-            _length(MessageEvent, "provider_event_id"),
-            identity=True,
-            name="event id",
+        provider_event_id=identifier(
+            e.provider_event_id, _length(MessageEvent, "provider_event_id"), name="event id"
         ),
-        error_code=text(
-            e.error_code, _length(MessageEvent, "error_code"), identity=True, name="error code"
-        ),
+        error_code=word(e.error_code, _length(MessageEvent, "error_code"), name="error code"),
         error_category=category if category in ErrorCategory.values else "",
         error_detail=text(
             mask_text(detail), _length(MessageEvent, "error_detail"), name="error text"
@@ -116,17 +125,14 @@ def event(e: NormalizedEvent) -> NormalizedEvent:
         sender_identity=text(e.sender_identity, _length(Message, "sender_identity"), name="sender"),
         destination_country=country if len(country) == 2 else "",
         segments=count(e.segments),
-        dedupe_parts=tuple(text(part, name="dedupe part") for part in e.dedupe_parts),
+        dedupe_parts=tuple(word(part, name="dedupe part") for part in e.dedupe_parts),
     )
 
 
 def inbound(e: InboundEvent) -> InboundEvent:
     """``e`` with every field fitted to its column; MalformedPayload if a field is unreadable."""
-    message_id = text(
-        e.provider_message_id,
-        _length(InboundMessage, "provider_message_id"),
-        identity=True,
-        name="message id",
+    message_id = identifier(
+        e.provider_message_id, _length(InboundMessage, "provider_message_id"), name="message id"
     )
     if not message_id:
         raise MalformedPayload("The message id is empty.")
@@ -139,6 +145,6 @@ def inbound(e: InboundEvent) -> InboundEvent:
         our_identity=text(
             e.our_identity, _length(InboundMessage, "our_identity"), name="receiving identity"
         ),
-        keyword=text(e.keyword, _length(InboundMessage, "keyword"), name="keyword"),
+        keyword=word(e.keyword, _length(InboundMessage, "keyword"), name="keyword"),
         consent=consent if consent in ConsentChange.values else "",
     )

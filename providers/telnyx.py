@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,9 +44,6 @@ logger = get_logger(__name__)
 #: reports (https://developers.telnyx.com/docs/messaging/messages/receiving-webhooks: "Webhook
 #: event types": ``message.received``, "An inbound SMS/MMS arrives at your number").
 INBOUND_EVENT = "message.received"
-
-#: ``InboundMessage.provider_message_id`` is 64 characters.
-_MAX_MESSAGE_ID = 64
 
 #: ``payload.errors[]`` is message-level; the SDK documents it as "errors [that] may point at
 #: addressees when referring to unsuccessful/unconfirmed delivery statuses". So a recipient gets
@@ -253,7 +249,7 @@ class TelnyxProvider(BaseProvider):
         """One InboundEvent per number of ours in ``to[]``.
 
         Several numbers (a group MMS reaching more than one of our numbers) give several
-        events, ``provider_message_id`` ``"<message id>:<our number>"``. The other group
+        events, ``provider_message_id`` ``"<message id>:<token of our number>"``. The other group
         participants are listed in ``cc[]`` ("inbound group messages via webhooks with a cc
         field listing all participants",
         https://developers.telnyx.com/docs/messaging/messages/group-messaging) and are never
@@ -336,12 +332,9 @@ def _text(payload: dict) -> str:
 
 
 def _inbound_id(message_id: str, number: str) -> str:
-    """``"<message id>:<our number>"``, with the number hashed if that would not fit."""
-    key = f"{message_id}:{number}"
-    if len(key) > _MAX_MESSAGE_ID:
-        digest = hashlib.sha256(number.encode()).hexdigest()
-        key = f"{message_id}:{digest}"[:_MAX_MESSAGE_ID]
-    return key
+    """``"<message id>:<token of our number>"``: the same shape as a group message's
+    recipients (a keyed token: ids never show a number, ours included)."""
+    return f"{message_id}:{recipient_token(number)}"
 
 
 def _is_public_key(key: str) -> bool:

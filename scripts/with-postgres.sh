@@ -40,5 +40,8 @@ trap cleanup EXIT INT TERM
   >/dev/null || { cat "$tmp/server.log" >&2; fail_or_skip "the server did not start."; }
 
 export DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
+# For commands that restart the server (scripts/fuzz_live.py): pg_ctl, as the cluster's owner.
+export SMS_DELIVERY_PG_CTL="${as_owner[*]} $pg_bin/pg_ctl -D $tmp/data -l $tmp/server.log"
+export SMS_DELIVERY_PG_BIN="$pg_bin"
 echo "with-postgres: $("$pg_bin/postgres" --version) on 127.0.0.1:$port"
 "$@"

@@ -52,3 +52,29 @@ def _pattern(numbers: tuple[str, ...]) -> re.Pattern:
 def numbers_in(text: str, numbers: tuple[str, ...] = PEOPLE) -> list[str]:
     """Every spelling of ``numbers`` found in ``text``."""
     return _pattern(tuple(numbers)).findall(text)
+
+
+#: Columns that hold our own sender identities (numbers, short codes, channel addresses): not
+#: personal data, shown in the console and filtered on.
+OUR_IDENTITIES = {
+    ("delivery_message", "sender_identity"),
+    ("delivery_inboundmessage", "our_identity"),
+}
+
+
+def stored_text(exclude=OUR_IDENTITIES) -> str:
+    """Every value of every column of every table (but ``exclude``), as one text to search."""
+    from django.db import connection
+
+    values = []
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names():
+            columns = [
+                c.name
+                for c in connection.introspection.get_table_description(cursor, table)
+                if (table, c.name) not in exclude
+            ]
+            quoted = ", ".join(map(connection.ops.quote_name, columns))
+            cursor.execute(f"SELECT {quoted} FROM {connection.ops.quote_name(table)}")  # noqa: S608
+            values += [repr(row) for row in cursor.fetchall()]
+    return "\n".join(values)

@@ -13,7 +13,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
 from django.contrib.auth.models import Group, User
-from django.db import OperationalError, connection
+from django.db import OperationalError
 from django.test import Client
 from django.urls import reverse
 
@@ -25,7 +25,7 @@ from support_console.groups import AGENT, LEAD
 from support_console.models import RevealLog
 from tests.fixtures import plivo, telnyx, twilio, vonage
 from tests.fuzzing import PROVIDER_SETTINGS, Spec, build
-from tests.privacy import PEOPLE, numbers_in
+from tests.privacy import PEOPLE, numbers_in, stored_text
 from tests.test_fuzz import send
 
 pytestmark = pytest.mark.django_db
@@ -126,16 +126,6 @@ def test_revealed_values_print_in_clear_but_represent_themselves_masked():
 # -- at rest ---------------------------------------------------------------------------------
 
 
-def database_dump() -> str:
-    """Every row of every table, as text."""
-    rows = []
-    with connection.cursor() as cursor:
-        for table in connection.introspection.table_names():
-            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")  # noqa: S608
-            rows += [repr(row) for row in cursor.fetchall()]
-    return "\n".join(rows)
-
-
 def test_no_number_is_stored_in_clear(traffic, client):
     lead = User.objects.create_user("lead", password="x", is_staff=True)
     lead.groups.add(Group.objects.get(name=LEAD))
@@ -144,7 +134,7 @@ def test_no_number_is_stored_in_clear(traffic, client):
     url = reverse("admin:delivery_message_reveal", args=[message.pk])
     client.post(url, {"reason": "customer on +1 (415) 555-0100 called, ticket 7"})
     assert RevealLog.objects.count() == 1
-    dump = database_dump()
+    dump = stored_text()
     assert Message.objects.count() >= 10 and "gAAAAA" in dump  # the data is there, encrypted
     assert numbers_in(dump) == []
 

@@ -77,3 +77,17 @@ def test_an_unreadable_event_is_malformed(fields):
 def test_a_payload_that_is_not_json_data_is_malformed():
     with pytest.raises(MalformedPayload):
         storable.sealed_payload({"when": datetime(2026, 11, 22)})
+
+
+def test_provider_words_are_stored_with_numbers_masked():
+    assert storable.word("sent to +14155550100", name="status") == "sent to +1 ••• ••• 0100"
+    assert storable.word("30003", name="code") == "30003"
+
+
+def test_an_identifier_holding_a_number_becomes_a_keyed_token():
+    token = storable.identifier("+14155550100", 64, name="id")
+    assert token.startswith("number:") and "0100" not in token
+    assert token == storable.identifier("+14155550100", 64, name="id")  # still dedupes
+    assert token != storable.identifier("+14155550101", 64, name="id")
+    uuid = "db3ce55a-7f1d-11e1-8ea7-123138012196"  # twelve digits: an id, not a number
+    assert storable.identifier(uuid, 64, name="id") == uuid
