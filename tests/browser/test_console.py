@@ -7,6 +7,7 @@ import io
 import os
 import re
 from pathlib import Path
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,6 +21,7 @@ from delivery.models import Message, MessageEvent
 from support_console.groups import AGENT, LEAD
 from support_console.models import RevealLog
 from tests.factories import NormalizedEventFactory as Event
+from tests.privacy import numbers_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -70,6 +72,9 @@ def open_message(page, live_server, login, username, message, search=NUMBER):
     page.press("#searchbar", "Enter")
     row = page.locator("#result_list tbody tr", has_text=message.public_id)
     expect(row).to_have_count(1)
+    # The form posts: the number is in neither the URL (nor so the history) nor the search box.
+    assert not numbers_in(unquote(page.url), (NUMBER,)), page.url
+    expect(page.locator("#searchbar")).to_have_value(MASKED)
     expect(row.locator("td.field-masked_recipient")).to_have_text(MASKED)
     row.locator(f"a:text('{message.public_id}')").click()
     expect(page.locator("#sms-summary")).to_be_visible()
