@@ -116,3 +116,48 @@ def test_the_same_stop_from_eight_threads_is_one_opt_out():
         consent_changed.disconnect(receiver)
     assert InboundMessage.objects.count() == 1
     assert seen == [True]
+
+
+def test_one_event_id_raced_on_eight_messages_is_stored_once_and_never_merged():
+    """Eight reports carrying the same provider event id for eight different messages: one is
+    stored; the others are refused as unreadable (kept for review by the view), and no message
+    is left without events."""
+    from delivery.exceptions import MalformedPayload
+
+    refused = []
+    lock = threading.Lock()
+
+    def deliver(n):
+        report = Event(
+            provider="telnyx",
+            provider_message_id=f"msg-{n}",
+            provider_event_id="5f2c7e1a-3b4d-4c8e-9a6f-1d2e3f4a5b6c",
+            status=Status.DELIVERED,
+        )
+        try:
+            ingest([report])
+        except MalformedPayload:
+            with lock:
+                refused.append(n)
+
+    race([lambda n=n: deliver(n) for n in range(8)])
+    assert MessageEvent.objects.count() == Message.objects.count() == 1
+    assert len(refused) == 7
+    assert MessageEvent.objects.get().duplicate_count == 0
+
+
+def test_values_postgresql_refuses_are_fitted_before_they_reach_it():
+    """NUL in text, lone surrogates and counts beyond smallint: PostgreSQL itself would refuse
+    each (DataError / UnicodeEncodeError); ingest stores them fitted instead."""
+    report = Event(
+        provider_message_id="SM\x00" + "9" * 100,
+        status=Status.UNDELIVERED,
+        raw_status="undelivered\ud800",
+        error_detail="bad\x00",
+        segments=70000,
+        raw_payload={"To": "\x00", "x": "\ud800", "n": float("nan"), "big": 10**40},
+    )
+    ingest([report])
+    event = MessageEvent.objects.get()
+    assert "\x00" not in event.message.provider_message_id and event.message.segments is None
+    assert event.raw_payload["big"] == 10**40 and event.raw_payload["To"] == "\x00"
