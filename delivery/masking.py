@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 import phonenumbers
+from django.utils.html import escape
 from django.utils.module_loading import import_string
 
 from .conf import app_settings
@@ -29,6 +30,7 @@ _PHONE_LIKE = re.compile(
     + r"|(?<![\w.])\d{11,15}(?![\w.])"
     + r"|(?<![\w.])\(?\d{3}\)?[ .\-]\d{3}[ .\-]\d{4}(?![\w.])"
 )
+_INTERNATIONAL = re.compile(_PLUS_NUMBER)
 
 
 def _default_mask(e164: str) -> str:
@@ -103,7 +105,7 @@ def mask_text(text: str, region: str | None = None) -> str:
 def has_international_number(text: str) -> bool:
     """Whether ``text`` holds a "+"-prefixed number. Unlike ``mask_text``'s digit runs, this
     never matches inside a provider's id (a UUID's last group may be twelve digits)."""
-    return re.search(_PLUS_NUMBER, text) is not None
+    return _INTERNATIONAL.search(text) is not None
 
 
 def mask_data(data: Any) -> Any:
@@ -140,8 +142,6 @@ class Revealed:
         return self._value
 
     def __html__(self) -> str:
-        from django.utils.html import escape
-
         return str(escape(self._value))
 
     def __bool__(self) -> bool:

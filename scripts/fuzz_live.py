@@ -111,6 +111,172 @@ def fuzz(port: int, requests: int, judge) -> None:
     one_request()
 
 
+def issue_cases():
+    """The requests that once broke a rule, each with the answers it must get now."""
+    import json
+
+    from tests.fixtures import plivo, telnyx, twilio, vonage
+    from tests.fuzzing import Spec
+
+    deep = b"[" * 2000 + b"1" + b"]" * 2000
+    garbage_plivo = (("X-Plivo-Signature-V3", "c2ln"), ("X-Plivo-Signature-V3-Nonce", "1"))
+    long_values = {
+        **twilio.UNDELIVERED_30003,
+        "MessageSid": "SM" + "a" * 100,
+        "AccountSid": "AC" + "1" * 100,
+        "ErrorCode": "3" * 40,
+        "From": "f" * 150,
+    }
+    other_message = telnyx.event("delivered", message_id="9c0b7e9e-0000-4000-8000-000000000001")
+    infinite = (
+        json.dumps({**vonage.DLR_DELIVERED, "sig": "0" * 64})[:-1] + ', "timestamp": Infinity}'
+    )
+    return [
+        (
+            "Twilio JSON without bodySHA256",
+            [
+                Spec(
+                    "twilio",
+                    "status",
+                    "json",
+                    twilio.DELIVERED,
+                    signed=False,
+                    headers=(("X-Twilio-Signature", "c2ln"),),
+                )
+            ],
+            [403],
+        ),
+        (
+            "Vonage sig of non-ASCII characters",
+            [
+                Spec(
+                    "vonage",
+                    "status",
+                    "get",
+                    {**vonage.DLR_DELIVERED, "timestamp": "1", "sig": "é" * 64},
+                    signed=False,
+                )
+            ],
+            [403],
+        ),
+        (
+            "JSON 2,000 deep, unsigned (Vonage)",
+            [Spec("vonage", "status", "raw", None, body=deep, signed=False)],
+            [403],
+        ),
+        (
+            "JSON 100 deep, signed (Telnyx)",
+            [Spec("telnyx", "status", "raw", None, body=b'{"data": ' * 100 + b"null" + b"}" * 100)],
+            [400],
+        ),
+        (
+            "Plivo URL with %FF",
+            [
+                Spec(
+                    "plivo",
+                    "status",
+                    "form",
+                    plivo.SENT,
+                    query="x=%FF",
+                    signed=False,
+                    headers=garbage_plivo,
+                )
+            ],
+            [403],
+        ),
+        (
+            "Vonage timestamp Infinity",
+            [Spec("vonage", "status", "raw", None, body=infinite.encode(), signed=False)],
+            [403],
+        ),
+        (
+            "Twilio JSON fields of the wrong type",
+            [
+                Spec(
+                    "twilio",
+                    "status",
+                    "json",
+                    {**twilio.DELIVERED, "MessageSid": [1], "SmsSid": {}},
+                )
+            ],
+            [400],
+        ),
+        (
+            "values longer than their columns",
+            [Spec("twilio", "status", "form", long_values)],
+            [200],
+        ),
+        (
+            "NUL in a status",
+            [
+                Spec(
+                    "twilio",
+                    "status",
+                    "form",
+                    {**twilio.SENT, "MessageStatus": "sent\x00", "SmsStatus": "sent\x00"},
+                )
+            ],
+            [200],
+        ),
+        (
+            "NumSegments 70000",
+            [Spec("twilio", "status", "form", {**twilio.SENT, "NumSegments": "70000"})],
+            [200],
+        ),
+        (
+            "Twilio inbound with Accept: text/xml",
+            [
+                Spec(
+                    "twilio",
+                    "inbound",
+                    "form",
+                    {"MessageSid": "SM1", "From": "+14155550100", "Body": "STOP"},
+                    headers=(("Accept", "text/xml"),),
+                )
+            ],
+            [200],
+        ),
+        (
+            "Twilio GET callback",
+            [Spec("twilio", "status", "get", twilio.callback("sent", sid="SM" + "4" * 32))],
+            [200],
+        ),
+        (
+            "Plivo V2-only signature",
+            [
+                Spec(
+                    "plivo",
+                    "status",
+                    "form",
+                    plivo.SENT,
+                    signed=False,
+                    headers=(("X-Plivo-Signature-V2", "c2ln"), ("X-Plivo-Signature-V2-Nonce", "1")),
+                )
+            ],
+            [403],
+        ),
+        (
+            "Telnyx event id reused for another message",
+            [
+                Spec("telnyx", "status", "json", telnyx.event("sent")),
+                Spec("telnyx", "status", "json", other_message),
+            ],
+            [200, 400],
+        ),
+    ]
+
+
+def run_cases(port: int) -> list[tuple[str, list[int], list[int]]]:
+    """Each case of :func:`issue_cases`: (name, expected answers, answers)."""
+    from tests.fuzzing import build
+
+    results = []
+    for name, specs, expected in issue_cases():
+        answers = [send(port, build(spec, f"http://127.0.0.1:{port}"))[0] for spec in specs]
+        results.append((name, expected, answers))
+    return results
+
+
 def restart_burst(port: int, burst: int = 16) -> Counter:
     """Restart PostgreSQL, then send ``burst`` valid signed callbacks: how were they answered?"""
     from tests.fixtures import twilio
@@ -171,6 +337,7 @@ def main() -> int:
     server = start_server(env, port, log)
     started = time.monotonic()
     try:
+        cases = run_cases(port)
         fuzz(port, args.requests, judge)
         elapsed = time.monotonic() - started
         burst = restart_burst(port)
@@ -202,6 +369,10 @@ def main() -> int:
         ("numbers leaked (answers, server and access logs, every table)", leaked),
         ("after a database restart, 16 valid callbacks answered", dict(burst)),
     ]
+    print("| Case of issue 8 | Expected | Answered |\n|---|---|---|")
+    for name, expected, answers in cases:
+        print(f"| {name} | {', '.join(map(str, expected))} | {', '.join(map(str, answers))} |")
+    print()
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"| {name.ljust(width)} | {value} |")
@@ -210,7 +381,8 @@ def main() -> int:
     if logged or stored:
         print(f"\nNumbers in clear: log {sorted(set(logged))[:5]}, dump {sorted(set(stored))[:5]}")
     broken = counts["5xx"] + counts["forged accepted"] + counts["partial"] + counts["lost"] + leaked
-    return 1 if broken or set(burst) != {200} else 0
+    wrong_cases = [name for name, expected, answers in cases if expected != answers]
+    return 1 if broken or wrong_cases or set(burst) != {200} else 0
 
 
 if __name__ == "__main__":
