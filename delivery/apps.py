@@ -12,3 +12,6 @@ class DeliveryConfig(AppConfig):
 
     def ready(self):
         from . import checks  # noqa: F401 - registers the system checks
+        from .registry import preload_enabled
+
+        preload_enabled()

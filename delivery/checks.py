@@ -86,7 +86,7 @@ def check_database(app_configs=None, **kwargs):
 
 @register(Tags.security)
 def check_providers(app_configs=None, **kwargs):
-    from providers.registry import PROVIDERS, provider_class
+    from delivery.registry import PROVIDERS, provider_class
 
     errors = []
     for name, options in app_settings.PROVIDERS.items():

@@ -30,8 +30,8 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
-from providers.base import WebhookRequest
-from providers.registry import get_provider
+from delivery.adapters import WebhookRequest
+from delivery.registry import get_provider
 
 from .conf import app_settings
 from .exceptions import (

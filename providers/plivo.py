@@ -22,12 +22,13 @@ from django.http import HttpResponse
 from plivo.exceptions import ValidationError
 from plivo.utils import validate_signature, validate_v3_signature
 
+from delivery.adapters import BaseProvider, WebhookRequest
 from delivery.events import ConsentChange, InboundEvent, NormalizedEvent, keyword_of
 from delivery.exceptions import MalformedPayload, SignatureInvalid, StorageUnavailable
 from delivery.lifecycle import Status
 from delivery.masking import get_logger
 
-from .base import BaseProvider, WebhookRequest, form_fields, int_or_none, with_plus
+from .fields import form_fields, int_or_none, with_plus
 from .plivo_errors import PLIVO_ERRORS
 
 logger = get_logger(__name__)

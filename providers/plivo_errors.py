@@ -25,9 +25,8 @@ for fewer than 5% of failures, so ``1000`` (unknown) and a missing code are comm
 
 from __future__ import annotations
 
+from delivery.error_codes import ErrorCatalogue, ErrorInfo
 from delivery.lifecycle import ErrorCategory
-
-from .errors import ErrorCatalogue, ErrorInfo
 
 #: Plivo has one page for all codes (no page per code).
 DOCS_URL = "https://www.plivo.com/docs/messaging/troubleshooting/error-codes"

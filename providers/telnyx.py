@@ -29,13 +29,14 @@ from telnyx.lib.webhook_verification import (
     verify_webhook_signature,
 )
 
+from delivery.adapters import BaseProvider, WebhookRequest
 from delivery.events import ConsentChange, InboundEvent, NormalizedEvent, keyword_of
 from delivery.exceptions import MalformedPayload, SignatureInvalid
 from delivery.lifecycle import Status
 from delivery.masking import get_logger
 from delivery.recipients import recipient_token
 
-from .base import BaseProvider, WebhookRequest, int_or_none
+from .fields import int_or_none
 from .telnyx_errors import TELNYX_ERRORS
 
 logger = get_logger(__name__)

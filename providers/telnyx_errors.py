@@ -23,9 +23,8 @@ Telnyx field). Codes not listed fall back to an ``unknown`` entry that links to 
 
 from __future__ import annotations
 
+from delivery.error_codes import ErrorCatalogue, ErrorInfo
 from delivery.lifecycle import ErrorCategory
-
-from .errors import ErrorCatalogue, ErrorInfo
 
 DOCS_URL = "https://developers.telnyx.com/api/errors/{code}"
 

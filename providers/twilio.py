@@ -19,19 +19,13 @@ from twilio.request_validator import (
     get_signature_algorithm,
 )
 
+from delivery.adapters import BaseProvider, WebhookRequest, secret_list
 from delivery.events import ConsentChange, InboundEvent, NormalizedEvent, keyword_of
 from delivery.exceptions import MalformedPayload, SignatureInvalid
 from delivery.lifecycle import Status
 from delivery.masking import get_logger
 
-from .base import (
-    BaseProvider,
-    WebhookRequest,
-    form_fields,
-    int_or_none,
-    secret_list,
-    text_field,
-)
+from .fields import form_fields, int_or_none, text_field
 from .twilio_errors import TWILIO_ERRORS
 
 logger = get_logger(__name__)

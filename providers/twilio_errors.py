@@ -22,9 +22,8 @@ listed here fall back to an ``unknown`` entry that links to Twilio's page for th
 
 from __future__ import annotations
 
+from delivery.error_codes import ErrorCatalogue, ErrorInfo
 from delivery.lifecycle import ErrorCategory
-
-from .errors import ErrorCatalogue, ErrorInfo
 
 DOCS_URL = "https://www.twilio.com/docs/api/errors/{code}"
 

@@ -27,12 +27,13 @@ from urllib.parse import urlsplit
 
 from vonage_http_client.auth import Auth
 
+from delivery.adapters import BaseProvider, WebhookRequest, secret_list
 from delivery.events import InboundEvent, NormalizedEvent, keyword_of
 from delivery.exceptions import ConfigurationError, MalformedPayload, SignatureInvalid
 from delivery.lifecycle import Status
 
 from . import vonage_messages as messages
-from .base import BaseProvider, WebhookRequest, form_fields, secret_list, with_plus
+from .fields import form_fields, with_plus
 from .vonage_errors import VONAGE_ERRORS
 from .vonage_messages import is_json as _is_json
 from .vonage_messages import text_of as _text
@@ -235,7 +236,7 @@ class VonageProvider(BaseProvider):
     def parse(self, request: WebhookRequest) -> list[NormalizedEvent]:
         request.require_utf8()
         if self._is_messages(request):
-            return [messages.parse_status(request, self)]
+            return [messages.parse_status(request, self.name, self.messages_statuses, self.errors)]
         return [self._parse_dlr(request)]
 
     def _parse_dlr(self, request: WebhookRequest) -> NormalizedEvent:

@@ -24,9 +24,8 @@ support should do or tell the customer.
 
 from __future__ import annotations
 
+from delivery.error_codes import ErrorCatalogue, ErrorInfo
 from delivery.lifecycle import ErrorCategory
-
-from .errors import ErrorCatalogue, ErrorInfo
 
 DOCS_URL = (
     "https://developer.vonage.com/en/messaging/sms/guides/delivery-receipts (SMS API err-code) "

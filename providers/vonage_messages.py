@@ -1,7 +1,7 @@
 """Vonage Messages API webhooks: the signed bearer token, status webhooks and inbound messages.
 
-Split out of :mod:`providers.vonage`, which registers the one ``VonageProvider`` and decides which
-product sent a request. Sources (see ../shared/providers.md §2.2):
+Split out of :mod:`providers.vonage`, which registers the one ``VonageProvider``, decides which
+product sent a request and calls the functions here (this module never imports it back). Sources (see ../shared/providers.md §2.2):
 
 - Status webhooks (POST JSON): https://developer.vonage.com/en/messages/concepts/messages-status-callbacks
 - Inbound messages (POST JSON to the application's Inbound URL): ``message_uuid``, ``from`` (the
@@ -22,19 +22,18 @@ import hashlib
 import hmac
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jwt
 from vonage_jwt import VonageVerifyJwtError, verify_signature
 
+from delivery.adapters import WebhookRequest
+from delivery.error_codes import ErrorCatalogue
 from delivery.events import InboundEvent, NormalizedEvent, keyword_of
 from delivery.exceptions import MalformedPayload, SignatureInvalid
 from delivery.lifecycle import Status
 
-from .base import WebhookRequest, int_or_none, with_plus
-
-if TYPE_CHECKING:
-    from .vonage import VonageProvider
+from .fields import int_or_none, with_plus
 
 #: Channels whose addresses are phone numbers in E.164 without "+" (Messenger's are page ids).
 PHONE_CHANNELS = frozenset({"", "sms", "mms", "whatsapp", "viber", "rcs"})
@@ -174,8 +173,13 @@ def messages_error_code(error: dict) -> str:
     return title if title.isdigit() else ""
 
 
-def parse_status(request: WebhookRequest, provider: VonageProvider) -> NormalizedEvent:
-    """A Messages API status webhook as a normalized event (statuses of ``provider``)."""
+def parse_status(
+    request: WebhookRequest,
+    provider_name: str,
+    statuses: dict[str, Status],
+    errors: ErrorCatalogue,
+) -> NormalizedEvent:
+    """A Messages API status webhook as a normalized event, mapped with ``statuses``."""
     data = _json_object(request)
     message_uuid = text_of(data.get("message_uuid"))
     if not message_uuid:
@@ -190,13 +194,13 @@ def parse_status(request: WebhookRequest, provider: VonageProvider) -> Normalize
     recipient = address(data.get("to"))
     sms = data.get("sms") if isinstance(data.get("sms"), dict) else {}
     return NormalizedEvent(
-        provider=provider.name,
+        provider=provider_name,
         provider_message_id=message_uuid,
         raw_status=raw_status,
-        status=provider.messages_statuses.get(raw_status.lower(), Status.UNKNOWN),
+        status=statuses.get(raw_status.lower(), Status.UNKNOWN),
         provider_occurred_at=parse_messages_timestamp(data.get("timestamp")),
         error_code=error_code,
-        error_category=provider.errors.category(error_code),
+        error_category=errors.category(error_code),
         error_detail=text_of(error.get("detail")) or (title if title != error_code else ""),
         recipient=with_plus(recipient) if channel in PHONE_CHANNELS else recipient,
         sender_identity=channel_identity(channel, address(data.get("from"))),

@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.utils import timezone
 
+from delivery.error_codes import ErrorInfo
 from delivery.lifecycle import FAILURE_STATUSES, Status
 from delivery.models import Message, MessageEvent
-from providers.errors import ErrorInfo
-from providers.registry import error_info
+from delivery.registry import error_info
 
 from .display import duration, status_badge
 

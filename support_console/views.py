@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 from delivery.conf import app_settings
 from delivery.masking import Revealed, mask_phone, mask_text, pretty
 from delivery.models import InboundMessage, MessageEvent
-from providers.registry import error_info
+from delivery.registry import error_info
 
 from . import timeline
 from .audit import read_reason, record_reveal

@@ -3,7 +3,7 @@
 from django.core.checks import Error, Warning
 
 from delivery.checks import Codes, check_keys, check_providers
-from providers.registry import PROVIDERS
+from delivery.registry import PROVIDERS
 
 
 def ids(messages):
@@ -70,7 +70,7 @@ def test_provider_without_tokens_and_unknown_provider(settings):
 
 
 def test_missing_provider_sdk_names_the_extra(settings, monkeypatch):
-    from providers import registry
+    from delivery import registry
 
     monkeypatch.setitem(registry.PROVIDERS, "acme", "providers.acme_not_installed.AcmeProvider")
     registry.provider_class.cache_clear()

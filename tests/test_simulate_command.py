@@ -6,8 +6,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from delivery.lifecycle import Status
-from delivery.management.commands.sms_delivery_simulate import build_callbacks
 from delivery.models import InboundMessage, Message, MessageEvent
+from providers.management.commands.sms_delivery_simulate import build_callbacks
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -20,14 +20,14 @@ from django.core.cache import cache, caches
 from django.http import QueryDict
 from plivo.utils.signature_v3 import construct_get_url, construct_post_url, get_signature_v3
 
+from delivery import registry
+from delivery.adapters import WebhookRequest
 from delivery.checks import Codes, check_providers
+from delivery.error_codes import ErrorInfo
 from delivery.exceptions import MalformedPayload, SignatureInvalid
 from delivery.lifecycle import ErrorCategory, Status
 from delivery.metrics import rejections
 from delivery.models import InboundMessage, Message, MessageEvent, RawWebhook
-from providers import registry
-from providers.base import WebhookRequest
-from providers.errors import ErrorInfo
 from providers.plivo import PlivoProvider, parse_plivo_time
 from providers.plivo_errors import DOCS_URL, PLIVO_ERRORS
 from tests.fixtures import plivo as payloads

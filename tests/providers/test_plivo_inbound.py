@@ -13,12 +13,12 @@ from django.http import QueryDict
 from plivo import plivoxml
 from plivo.utils.signature_v3 import construct_get_url, construct_post_url, get_signature_v3
 
+from delivery.adapters import WebhookRequest
 from delivery.events import ConsentChange
 from delivery.exceptions import MalformedPayload
 from delivery.models import InboundMessage, MessageEvent, RawWebhook
 from delivery.recipients import recipient_hash
 from delivery.signals import consent_changed
-from providers.base import WebhookRequest
 from providers.plivo import PlivoProvider
 from tests.fixtures import plivo as payloads
 

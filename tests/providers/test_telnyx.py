@@ -20,11 +20,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from nacl.signing import SigningKey
 
+from delivery.adapters import WebhookRequest
 from delivery.ingest import register_outbound
 from delivery.lifecycle import ErrorCategory, Status
 from delivery.models import InboundMessage, Message, MessageEvent, RawWebhook
 from delivery.recipients import recipient_token
-from providers.base import WebhookRequest
 from providers.telnyx import TelnyxProvider, parse_occurred_at
 from providers.telnyx_errors import TELNYX_ERRORS
 from tests.fixtures import telnyx as payloads

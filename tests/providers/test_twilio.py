@@ -10,10 +10,10 @@ from django.db import OperationalError
 from django.http import QueryDict
 from twilio.request_validator import RequestValidator
 
+from delivery.adapters import WebhookRequest
 from delivery.lifecycle import ErrorCategory, Status
 from delivery.metrics import rejections
 from delivery.models import Message, MessageEvent, RawWebhook
-from providers.base import WebhookRequest
 from providers.twilio import TwilioProvider, parse_raw_dlr_done_date
 from tests.fixtures import twilio as payloads
 from tests.webhook_cases import WebhookSecurityCases

@@ -2,8 +2,8 @@
 
 import pytest
 
+from delivery.error_codes import ErrorInfo
 from delivery.lifecycle import ErrorCategory
-from providers.errors import ErrorInfo
 from providers.twilio_errors import TWILIO_ERRORS
 
 pytestmark = pytest.mark.twilio

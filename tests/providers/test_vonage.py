@@ -23,12 +23,12 @@ import pytest
 from django.http import QueryDict
 from vonage_http_client.auth import Auth
 
+from delivery import registry
+from delivery.adapters import WebhookRequest
 from delivery.checks import Codes, check_providers
+from delivery.error_codes import ErrorInfo
 from delivery.lifecycle import ErrorCategory, Status
 from delivery.models import Message, MessageEvent, RawWebhook
-from providers import registry
-from providers.base import WebhookRequest
-from providers.errors import ErrorInfo
 from providers.vonage import VonageProvider, parse_message_timestamp
 from providers.vonage_errors import VONAGE_ERRORS
 from providers.vonage_messages import messages_error_code, parse_messages_timestamp

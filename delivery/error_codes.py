@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from delivery.lifecycle import ErrorCategory
+from .lifecycle import ErrorCategory
 
 
 @dataclass(frozen=True, slots=True)

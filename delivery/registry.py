@@ -1,7 +1,8 @@
-"""The providers this library knows, as an explicit literal (no import-time discovery).
+"""The providers this library knows, as an explicit literal of dotted paths.
 
-Adapters are imported on first use, so a provider whose SDK is an optional extra costs nothing
-until it is enabled.
+The core names its adapters here and imports one only when it is used (never at import time):
+the arrows run ``support_console -> delivery <- providers``, and a provider whose SDK is an
+optional extra costs nothing until it is enabled.
 """
 
 from __future__ import annotations
@@ -10,11 +11,10 @@ from functools import cache
 
 from django.utils.module_loading import import_string
 
-from delivery.conf import app_settings
-from delivery.exceptions import ConfigurationError, ProviderNotConfigured
-
-from .base import BaseProvider
-from .errors import ErrorInfo
+from .adapters import BaseProvider
+from .conf import app_settings
+from .error_codes import ErrorInfo
+from .exceptions import ConfigurationError, ProviderNotConfigured
 
 PROVIDERS: dict[str, str] = {
     "twilio": "providers.twilio.TwilioProvider",
@@ -51,3 +51,15 @@ def error_info(provider: str, code: str) -> ErrorInfo | None:
     if provider not in PROVIDERS or not code:
         return None
     return provider_class(provider).errors.lookup(code)
+
+
+def preload_enabled() -> None:
+    """Import the enabled adapters (and their SDKs) now rather than on the first webhook: some
+    SDKs take seconds to import and providers such as Telnyx expect an answer within 2 s. A
+    missing SDK is reported by the system checks (E006), not here."""
+    for name in app_settings.PROVIDERS:
+        if name in PROVIDERS:
+            try:
+                provider_class(name)
+            except ConfigurationError:
+                continue

@@ -1,8 +1,10 @@
-"""What every provider adapter implements, and the request it works on.
+"""The contract between the core and the provider adapters: the request an adapter works on and
+the class it implements.
 
 An adapter verifies a request the provider's own way, parses it into normalized events and maps
-statuses and error codes. It never touches the database: the generic webhook view stores what
-it returns through the ingest service.
+statuses and error codes. It never touches the database: the generic webhook view stores what it
+returns through the ingest service. The core never imports an adapter; it finds them through
+:mod:`delivery.registry`, by dotted path, when they are used.
 """
 
 from __future__ import annotations
@@ -15,11 +17,10 @@ from urllib.parse import parse_qsl
 
 from django.http import HttpResponse, QueryDict
 
-from delivery.events import InboundEvent, NormalizedEvent
-from delivery.exceptions import MalformedPayload
-from delivery.lifecycle import Status
-
-from .errors import ErrorCatalogue
+from .error_codes import ErrorCatalogue
+from .events import InboundEvent, NormalizedEvent
+from .exceptions import MalformedPayload
+from .lifecycle import Status
 
 #: Deepest JSON nesting a webhook may have. Real payloads nest a few levels; a bound keeps every
 #: recursive step (the parser, masking, serialization) far from Python's recursion limit.
@@ -138,9 +139,6 @@ class BaseProvider:
         return []
 
 
-# -- small parsing helpers shared by the adapters -------------------------------------------
-
-
 def secret_list(value: Any) -> list[str]:
     """One secret, a comma-separated string of them, or a list, as a clean list (rotation)."""
     if isinstance(value, str):
@@ -172,41 +170,3 @@ def json_depth_exceeds(text: str, limit: int) -> bool:
         elif char in "]}":
             depth -= 1
     return False
-
-
-def int_or_none(value: Any) -> int | None:
-    """An integer field as a number; None when missing or not a finite integer."""
-    if isinstance(value, bool):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-
-
-def text_field(params, *names: str) -> str:
-    """The first non-empty of fields ``names`` as text ("" if none is set).
-
-    Form fields are always text; a JSON body may hold anything, and a number is read as its
-    digits while a list, an object or a boolean is unreadable (MalformedPayload names it).
-    """
-    for name in names:
-        value = params.get(name)
-        if value is None or value == "":
-            continue
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            raise MalformedPayload(f"{name} is {type(value).__name__}, not text.")
-        return str(value)
-    return ""
-
-
-def form_fields(params) -> dict:
-    """Every field as received (unknown ones included); repeated form fields become lists."""
-    if hasattr(params, "lists"):
-        return {key: values[0] if len(values) == 1 else values for key, values in params.lists()}
-    return dict(params)
-
-
-def with_plus(number: str) -> str:
-    """Numbers some providers send as E.164 without the "+" (``447700900001``), made parseable."""
-    return f"+{number}" if number.isdigit() else number

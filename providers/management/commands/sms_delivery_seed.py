@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from delivery.ingest import ingest, register_outbound
 from delivery.models import Message, MessageEvent
-from delivery.seeding import RECEIPT_LAG, Generator, Plan
+from providers.seeding import RECEIPT_LAG, Generator, Plan
 
 
 class Command(BaseCommand):

@@ -15,7 +15,7 @@ import phonenumbers
 from delivery.events import NormalizedEvent
 from delivery.exceptions import ConfigurationError
 from delivery.lifecycle import ErrorCategory, Status
-from providers.registry import provider_class
+from delivery.registry import provider_class
 
 RECEIPT_LAG = timedelta(seconds=2)
 
