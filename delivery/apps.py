@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 class DeliveryConfig(AppConfig):
     name = "delivery"
-    label = "delivery"
+    label = "sms_delivery"  # unique to us: many projects have a "delivery" app of their own
     verbose_name = _("SMS delivery")
     default_auto_field = "django.db.models.BigAutoField"
 

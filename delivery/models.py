@@ -17,6 +17,10 @@ from .events import ConsentChange
 from .lifecycle import FINAL_STATUSES, ErrorCategory, Status, precedence_key
 from .masking import mask_text
 
+#: The console's two abilities beyond viewing, as ``user.has_perm()`` names them.
+REVEAL_RECIPIENT = "sms_delivery.reveal_recipient"
+VIEW_RAW_PAYLOAD = "sms_delivery.view_raw_payload"
+
 
 def new_public_id() -> str:
     """A stable, unguessable public id such as ``msg_3kq9x7d2m4h8p1r6t5v0``."""

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 from delivery import crypto
 from delivery.conf import app_settings
 from delivery.masking import mask_phone
-from delivery.models import Message, RawWebhook
+from delivery.models import VIEW_RAW_PAYLOAD, Message, RawWebhook
 from delivery.recipients import recipient_hash, to_e164
 
 from .display import country_name, flag, status_badge
@@ -198,9 +198,7 @@ class RawWebhookAdmin(RawWebhookPagesMixin, ReadOnlyAdmin):
     show_full_result_count = False
 
     def has_view_permission(self, request, obj=None):
-        return super().has_view_permission(request, obj) and request.user.has_perm(
-            "delivery.view_raw_payload"
-        )
+        return super().has_view_permission(request, obj) and request.user.has_perm(VIEW_RAW_PAYLOAD)
 
 
 @admin.register(RevealLog)

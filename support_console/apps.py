@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 class SupportConsoleConfig(AppConfig):
     name = "support_console"
+    label = "sms_delivery_console"
     verbose_name = _("Support console")
     default_auto_field = "django.db.models.BigAutoField"
 

@@ -10,14 +10,14 @@ AGENT = "Support agent"
 LEAD = "Support lead"
 
 AGENT_PERMISSIONS = [
-    ("delivery", "view_message"),
-    ("delivery", "view_messageevent"),
+    ("sms_delivery", "view_message"),
+    ("sms_delivery", "view_messageevent"),
 ]
 LEAD_PERMISSIONS = [
     *AGENT_PERMISSIONS,
-    ("delivery", "reveal_recipient"),
-    ("delivery", "view_raw_payload"),
-    ("delivery", "view_rawwebhook"),
+    ("sms_delivery", "reveal_recipient"),
+    ("sms_delivery", "view_raw_payload"),
+    ("sms_delivery", "view_rawwebhook"),
 ]
 
 

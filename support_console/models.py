@@ -25,7 +25,7 @@ class RevealLog(models.Model):
         _("username"), max_length=150, help_text=_("Kept if the user is deleted later.")
     )
     message = models.ForeignKey(
-        "delivery.Message",
+        "sms_delivery.Message",
         on_delete=models.SET_NULL,
         null=True,
         related_name="+",
@@ -38,7 +38,7 @@ class RevealLog(models.Model):
         help_text=_("Kept if the message is purged later."),
     )
     raw_webhook = models.ForeignKey(
-        "delivery.RawWebhook",
+        "sms_delivery.RawWebhook",
         on_delete=models.SET_NULL,
         null=True,
         blank=True,

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from delivery.conf import app_settings
 from delivery.masking import Revealed, mask_phone, mask_text, pretty
-from delivery.models import InboundMessage, MessageEvent
+from delivery.models import REVEAL_RECIPIENT, VIEW_RAW_PAYLOAD, InboundMessage, MessageEvent
 from delivery.registry import error_info
 
 from . import timeline
@@ -31,10 +31,10 @@ class MessagePagesMixin:
     # -- permissions ----------------------------------------------------------------------
 
     def has_reveal_recipient_permission(self, request, obj=None) -> bool:
-        return request.user.has_perm("delivery.reveal_recipient")
+        return request.user.has_perm(REVEAL_RECIPIENT)
 
     def has_view_raw_payload_permission(self, request, obj=None) -> bool:
-        return request.user.has_perm("delivery.view_raw_payload")
+        return request.user.has_perm(VIEW_RAW_PAYLOAD)
 
     # -- urls -----------------------------------------------------------------------------
 
@@ -190,7 +190,7 @@ class RawWebhookPagesMixin:
             raise Http404("No such request.")
         if not self.has_view_permission(request, raw):
             raise PermissionDenied
-        can_unmask = request.user.has_perm("delivery.reveal_recipient")
+        can_unmask = request.user.has_perm(REVEAL_RECIPIENT)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,

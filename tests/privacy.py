@@ -57,8 +57,8 @@ def numbers_in(text: str, numbers: tuple[str, ...] = PEOPLE) -> list[str]:
 #: Columns that hold our own sender identities (numbers, short codes, channel addresses): not
 #: personal data, shown in the console and filtered on.
 OUR_IDENTITIES = {
-    ("delivery_message", "sender_identity"),
-    ("delivery_inboundmessage", "our_identity"),
+    ("sms_delivery_message", "sender_identity"),
+    ("sms_delivery_inboundmessage", "our_identity"),
 }
 
 

@@ -1,7 +1,9 @@
 """The built wheel installs into a fresh virtualenv and works in a separate, minimal project.
 
 The project below uses only the README's documented steps: three INSTALLED_APPS, one include()
-and the SMS_DELIVERY dict. It migrates, passes `check`, and accepts a signed Twilio callback.
+and the SMS_DELIVERY dict. It also has a shipping app of its own labelled ``delivery`` (the
+name our core package has), which must not clash with ours. It migrates, passes `check`, and
+accepts a signed Twilio callback.
 """
 
 import os
@@ -23,6 +25,7 @@ DEBUG = False
 ALLOWED_HOSTS = ["testserver"]
 ROOT_URLCONF = "urls"
 USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "db.sqlite3"}}
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -35,6 +38,8 @@ INSTALLED_APPS = [
     "delivery",
     "providers",
     "support_console",
+    # the host's own app labelled "delivery" (shop/delivery/)
+    "shop.delivery",
 ]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -88,6 +93,19 @@ response = Client().post("/webhooks/twilio/status/", urlencode(params),
                          content_type="application/x-www-form-urlencoded",
                          headers={"X-Twilio-Signature": sig})
 print(response.status_code, Message.objects.get().current_status)
+
+from django.apps import apps
+from shop.delivery.models import Shipment
+Shipment.objects.create(reference="order-1")
+print(apps.get_app_config("delivery").name, apps.get_app_config("sms_delivery").name)
+"""
+
+SHOP_MODELS = """
+from django.db import models
+
+
+class Shipment(models.Model):
+    reference = models.CharField(max_length=20)
 """
 
 
@@ -127,9 +145,20 @@ def test_wheel_installs_and_works_in_a_fresh_project(tmp_path):
     (project / "settings.py").write_text(textwrap.dedent(SETTINGS))
     (project / "urls.py").write_text(textwrap.dedent(URLS))
     (project / "smoke.py").write_text(textwrap.dedent(SMOKE))
+    shop = project / "shop" / "delivery"
+    shop.mkdir(parents=True)
+    (project / "shop" / "__init__.py").write_text("")
+    (shop / "__init__.py").write_text("")
+    (shop / "models.py").write_text(SHOP_MODELS)
     options = ["--settings", "settings", "--pythonpath", "."]
+    run(python, "-m", "django", "makemigrations", "delivery", *options, cwd=project)
     run(python, "-m", "django", "migrate", "--no-input", *options, cwd=project)
     # Passes; the only remark is the documented advice to use PostgreSQL in production.
     checked = run(python, "-m", "django", "check", *options, cwd=project)
     assert "sms_delivery.W002" in checked and "1 issue" in checked
-    assert run(python, "smoke.py", cwd=project).split() == ["200", "delivered"]
+    assert run(python, "smoke.py", cwd=project).split() == [
+        "200",
+        "delivered",
+        "shop.delivery",
+        "delivery",
+    ]

@@ -131,7 +131,7 @@ def test_no_number_is_stored_in_clear(traffic, client):
     lead.groups.add(Group.objects.get(name=LEAD))
     client.force_login(lead)
     message = Message.objects.exclude(recipient_encrypted="").first()
-    url = reverse("admin:delivery_message_reveal", args=[message.pk])
+    url = reverse("admin:sms_delivery_message_reveal", args=[message.pk])
     client.post(url, {"reason": "customer on +1 (415) 555-0100 called, ticket 7"})
     assert RevealLog.objects.count() == 1
     dump = stored_text()
@@ -153,7 +153,7 @@ def staff(username, group):
 def test_the_raw_request_page_masks_its_path_and_records_nothing_until_a_reason(traffic):
     client = staff("lead", LEAD)
     raw = RawWebhook.objects.filter(method="GET", provider="vonage").first()
-    page = client.get(reverse("admin:delivery_rawwebhook_change", args=[raw.pk]))
+    page = client.get(reverse("admin:sms_delivery_rawwebhook_change", args=[raw.pk]))
     html = page.content.decode()
     assert "msisdn=••••••••0001" in unescape(html) and not numbers_in(unescape(html))
     assert not RevealLog.objects.exists()
@@ -162,7 +162,9 @@ def test_the_raw_request_page_masks_its_path_and_records_nothing_until_a_reason(
 def test_provider_error_text_is_masked_on_the_message_page(traffic):
     client = staff("agent", AGENT)
     message = Message.objects.get(provider_message_id="SM" + "2" * 32)
-    html = unescape(client.get(reverse("admin:delivery_message_change", args=[message.pk])).text)
+    html = unescape(
+        client.get(reverse("admin:sms_delivery_message_change", args=[message.pk])).text
+    )
     assert "Invalid 'To' Phone Number: +1 ••• ••• 0100" in html
     assert not numbers_in(html)
 
@@ -172,7 +174,9 @@ def test_reveal_reasons_are_stored_with_numbers_masked(traffic, settings):
     client = staff("lead", LEAD)
     message = Message.objects.exclude(recipient_encrypted="").first()
     for reason in ["ticket 88: +14155550100 asked", "called from (415) 555-0100", "4155550100"]:
-        client.post(reverse("admin:delivery_message_reveal", args=[message.pk]), {"reason": reason})
+        client.post(
+            reverse("admin:sms_delivery_message_reveal", args=[message.pk]), {"reason": reason}
+        )
     reasons = list(RevealLog.objects.values_list("reason", flat=True))
     assert len(reasons) == 3 and "ticket 88" in " ".join(reasons)
     assert not numbers_in(" ".join(reasons))
@@ -221,7 +225,7 @@ def crawl(client, start="/admin/", limit=500) -> dict[str, str]:
 def test_an_agent_crawl_of_every_console_page_finds_no_number(traffic, group):
     client = staff("someone", group)
     for number in PEOPLE[:3]:  # searches move the number out of the URL
-        response = client.post(reverse("admin:delivery_message_search"), {"q": number})
+        response = client.post(reverse("admin:sms_delivery_message_search"), {"q": number})
         assert not numbers_in(unquote(response["Location"]))
     pages = crawl(client)
     visited = {int(m) for url in pages for m in re.findall(r"/message/(\d+)/change/", url)}

@@ -96,7 +96,7 @@ def lead_client(client):
 
 
 def page(client, message, **params):
-    return client.get(reverse("admin:delivery_message_change", args=[message.pk]), params)
+    return client.get(reverse("admin:sms_delivery_message_change", args=[message.pk]), params)
 
 
 def test_groups_exist_after_migrate():
@@ -110,7 +110,7 @@ def test_groups_exist_after_migrate():
 def search(client, term, **params):
     """Search the list as the form does (POST), and follow the redirect; (url, page)."""
     response = client.post(
-        reverse("admin:delivery_message_search"), {"q": term, **params}, follow=True
+        reverse("admin:sms_delivery_message_search"), {"q": term, **params}, follow=True
     )
     assert response.status_code == 200
     url, _ = response.redirect_chain[-1]
@@ -136,7 +136,7 @@ def test_list_masks_numbers_and_search_finds_them_by_any_format(agent_client, me
 
 
 def test_a_number_typed_into_the_url_is_moved_out_of_it(agent_client, message):
-    url = reverse("admin:delivery_message_changelist")
+    url = reverse("admin:sms_delivery_message_changelist")
     response = agent_client.get(url, {"q": "+1 415 555 0100", "final": "yes"})
     assert response.status_code == 302
     assert not numbers_in(unquote(response["Location"]), (NUMBER,))
@@ -148,7 +148,7 @@ def test_search_keeps_the_filters_and_needs_a_post(agent_client, message):
     url, page = search(agent_client, "+1 415 555 0100", current_status__exact="undelivered")
     assert "current_status__exact=undelivered" in url
     assert message.public_id in results_of(page)
-    assert agent_client.get(reverse("admin:delivery_message_search")).status_code == 405
+    assert agent_client.get(reverse("admin:sms_delivery_message_search")).status_code == 405
 
 
 def test_search_by_national_number_uses_default_region(agent_client, message, settings):
@@ -158,7 +158,7 @@ def test_search_by_national_number_uses_default_region(agent_client, message, se
 
 
 def test_filters_render_and_apply(agent_client, message):
-    url = reverse("admin:delivery_message_changelist")
+    url = reverse("admin:sms_delivery_message_changelist")
     for params in [
         {"current_status__exact": "undelivered"},
         {"final": "yes"},
@@ -175,7 +175,7 @@ def test_filters_render_and_apply(agent_client, message):
 
 
 def test_list_runs_a_constant_number_of_queries_and_no_unbounded_count(agent_client):
-    url = reverse("admin:delivery_message_changelist")
+    url = reverse("admin:sms_delivery_message_changelist")
     for i in range(3):
         ingest([Event(provider_message_id=f"SM{i:032x}", recipient=NUMBER)])
     agent_client.get(url)  # warm the filter-choice cache and the session
@@ -208,7 +208,7 @@ def test_recipient_zone_can_be_chosen(agent_client, message):
 
 
 def test_agent_cannot_reveal_even_by_direct_post(agent_client, message):
-    url = reverse("admin:delivery_message_reveal", args=[message.pk])
+    url = reverse("admin:sms_delivery_message_reveal", args=[message.pk])
     response = agent_client.post(url, {"reason": "ticket 1234"})
     assert response.status_code == 403
     assert "4155550100" not in response.content.decode()
@@ -217,7 +217,7 @@ def test_agent_cannot_reveal_even_by_direct_post(agent_client, message):
 
 def test_lead_reveals_with_a_reason_and_it_is_audited(lead_client, message):
     assert 'id="reveal-form"' in page(lead_client, message).content.decode()
-    url = reverse("admin:delivery_message_reveal", args=[message.pk])
+    url = reverse("admin:sms_delivery_message_reveal", args=[message.pk])
     refused = lead_client.post(url, {"reason": " "})
     assert refused.status_code == 400 and NUMBER not in refused.content.decode()
     response = lead_client.post(
@@ -238,13 +238,13 @@ def test_lead_reveals_with_a_reason_and_it_is_audited(lead_client, message):
 
 
 def test_reveal_needs_post(lead_client, message):
-    url = reverse("admin:delivery_message_reveal", args=[message.pk])
+    url = reverse("admin:sms_delivery_message_reveal", args=[message.pk])
     assert lead_client.get(url).status_code == 405
     assert not RevealLog.objects.exists()
 
 
 def test_raw_payloads_need_permission_and_are_audited_and_masked(agent_client, message, client):
-    url = reverse("admin:delivery_message_raw", args=[message.pk])
+    url = reverse("admin:sms_delivery_message_raw", args=[message.pk])
     assert agent_client.get(url).status_code == 403
     agent_client.logout()
     client.force_login(user_in(LEAD, "lead2"))
@@ -262,15 +262,16 @@ def test_raw_payloads_need_permission_and_are_audited_and_masked(agent_client, m
 
 def test_audit_records_cannot_be_changed_or_deleted(admin_client, lead_client, message):
     lead_client.post(
-        reverse("admin:delivery_message_reveal", args=[message.pk]), {"reason": "t-1 check"}
+        reverse("admin:sms_delivery_message_reveal", args=[message.pk]), {"reason": "t-1 check"}
     )
     log = RevealLog.objects.get()
     assert (
-        admin_client.get(reverse("admin:support_console_reveallog_changelist")).status_code == 200
+        admin_client.get(reverse("admin:sms_delivery_console_reveallog_changelist")).status_code
+        == 200
     )
-    change = reverse("admin:support_console_reveallog_change", args=[log.pk])
+    change = reverse("admin:sms_delivery_console_reveallog_change", args=[log.pk])
     assert admin_client.post(change, {"reason": "edited"}).status_code == 403
-    delete = reverse("admin:support_console_reveallog_delete", args=[log.pk])
+    delete = reverse("admin:sms_delivery_console_reveallog_delete", args=[log.pk])
     assert admin_client.post(delete, {"post": "yes"}).status_code == 403
     assert RevealLog.objects.get().reason == "t-1 check"
     with pytest.raises(ValueError):
@@ -278,10 +279,10 @@ def test_audit_records_cannot_be_changed_or_deleted(admin_client, lead_client, m
 
 
 def test_delivery_records_are_read_only_in_the_console(admin_client, message):
-    change = reverse("admin:delivery_message_change", args=[message.pk])
+    change = reverse("admin:sms_delivery_message_change", args=[message.pk])
     assert admin_client.post(change, {"current_status": "delivered"}).status_code in (200, 403)
     assert Message.objects.get().current_status == Status.UNDELIVERED
-    assert admin_client.get(reverse("admin:delivery_message_add")).status_code == 403
+    assert admin_client.get(reverse("admin:sms_delivery_message_add")).status_code == 403
 
 
 def test_review_queue_of_unparsed_requests(agent_client, client):
@@ -297,8 +298,8 @@ def test_review_queue_of_unparsed_requests(agent_client, client):
         ),
         "MessageSid is missing.",
     )
-    changelist = reverse("admin:delivery_rawwebhook_changelist")
-    page_url = reverse("admin:delivery_rawwebhook_change", args=[raw.pk])
+    changelist = reverse("admin:sms_delivery_rawwebhook_changelist")
+    page_url = reverse("admin:sms_delivery_rawwebhook_change", args=[raw.pk])
     assert agent_client.get(changelist).status_code == 403
     assert agent_client.get(page_url).status_code == 403
     agent_client.logout()

@@ -67,7 +67,7 @@ def user(username, group=None, **extra):
 
 def open_message(page, live_server, login, username, message, search=NUMBER):
     login(page, live_server, username, f"pw-{username}-123")
-    page.goto(live_server.url + "/admin/delivery/message/")
+    page.goto(live_server.url + "/admin/sms_delivery/message/")
     page.fill("#searchbar", search)
     page.press("#searchbar", "Enter")
     row = page.locator("#result_list tbody tr", has_text=message.public_id)
@@ -123,13 +123,13 @@ def test_lead_reveals_with_a_reason_and_the_admin_sees_the_audit(page, live_serv
     page.fill("#reveal-form input[name=reason]", "Ticket 4711: customer asks which number")
     page.click("#reveal-form button")
     expect(page.locator("#recipient-number")).to_have_text(NUMBER)
-    page.goto(live_server.url + f"/admin/delivery/message/{message.pk}/change/")  # next view
+    page.goto(live_server.url + f"/admin/sms_delivery/message/{message.pk}/change/")  # next view
     expect(page.locator("#recipient-number")).to_have_text(MASKED)
     assert RevealLog.objects.count() == 1
 
     page.context.clear_cookies()
     login(page, live_server, "boss", "pw-boss-123")
-    page.goto(live_server.url + "/admin/support_console/reveallog/")
+    page.goto(live_server.url + "/admin/sms_delivery_console/reveallog/")
     row = page.locator("#result_list tbody tr").first
     expect(row).to_contain_text("lead")
     expect(row).to_contain_text(message.public_id)
@@ -144,9 +144,9 @@ def test_screenshots_of_the_list_and_the_message_page(page, live_server, login, 
     target = SCREENSHOTS if os.environ.get("UPDATE_SCREENSHOTS") else tmp_path
     target.mkdir(parents=True, exist_ok=True)
     login(page, live_server, "agent", "pw-agent-123")
-    page.goto(live_server.url + "/admin/delivery/message/")
+    page.goto(live_server.url + "/admin/sms_delivery/message/")
     expect(page.locator("#result_list tbody tr")).to_have_count(50)  # one page, no COUNT(*) needed
     page.screenshot(path=str(target / "message-list.png"))
-    page.goto(live_server.url + f"/admin/delivery/message/{message.pk}/change/")
+    page.goto(live_server.url + f"/admin/sms_delivery/message/{message.pk}/change/")
     page.screenshot(path=str(target / "message-page.png"), full_page=True)
     assert (target / "message-page.png").stat().st_size > 10_000
