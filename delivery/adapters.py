@@ -10,16 +10,17 @@ returns through the ingest service. The core never imports an adapter; it finds 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, Self, TypeVar, cast
 from urllib.parse import parse_qsl
 
 from django.http import HttpResponse, QueryDict
 
 from .error_codes import ErrorCatalogue
-from .events import InboundEvent, NormalizedEvent
-from .exceptions import MalformedPayload
+from .events import Event
+from .exceptions import ConfigurationError, MalformedPayload
 from .lifecycle import Status
 
 #: Deepest JSON nesting a webhook may have. Real payloads nest a few levels; a bound keeps every
@@ -85,20 +86,55 @@ class WebhookRequest:
             raise MalformedPayload(f"Body is not valid JSON: {reason}.") from exc
 
 
-class BaseProvider:
+@dataclass
+class ProviderOptions:
+    """A provider's settings, ``SMS_DELIVERY["PROVIDERS"][name]``, as typed fields.
+
+    Each adapter declares its options as a dataclass of these: the settings key of a field is
+    its name in capitals (``auth_tokens`` is ``"AUTH_TOKENS"``). A key that names no field is
+    reported by the system checks (``sms_delivery.E007``), so a misspelled option is not
+    silently ignored; a value of the wrong type is a ConfigurationError.
+    """
+
+    @classmethod
+    def setting_names(cls) -> dict[str, str]:
+        """Settings key -> field name."""
+        return {f.name.upper(): f.name for f in fields(cls)}
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], provider: str) -> Self:
+        known = cls.setting_names()
+        values = {known[key]: value for key, value in settings.items() if key in known}
+        try:
+            return cls(**values)
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise ConfigurationError(
+                f"SMS_DELIVERY['PROVIDERS'][{provider!r}] has an option of the wrong type: {exc}"
+            ) from exc
+
+    @classmethod
+    def unknown_keys(cls, settings: Mapping[str, Any]) -> list[str]:
+        return [key for key in settings if key not in cls.setting_names()]
+
+
+OptionsT = TypeVar("OptionsT", bound=ProviderOptions)
+
+
+class BaseProvider(Generic[OptionsT]):
     """One provider's webhooks. Subclasses set the class attributes and implement the methods."""
 
     name: ClassVar[str]
     #: The provider's status words (lower case) -> canonical status. Unknown words map to UNKNOWN.
     statuses: ClassVar[dict[str, Status]]
     errors: ClassVar[ErrorCatalogue]
+    #: The dataclass of this provider's options.
+    Options: ClassVar[type[ProviderOptions]] = ProviderOptions
 
-    def __init__(self, options: dict[str, Any] | None = None):
-        self.options = options or {}
-
-    def secrets(self, key: str) -> list[str]:
-        """A secret option as a list: a string, a comma-separated string, or a list."""
-        return secret_list(self.options.get(key))
+    def __init__(self, settings: Mapping[str, Any] | None = None):
+        """``settings``: ``SMS_DELIVERY["PROVIDERS"][name]``; ConfigurationError if unusable."""
+        self.options: OptionsT = cast(
+            OptionsT, self.Options.from_settings(settings or {}, self.name)
+        )
 
     def map_status(self, raw_status: str) -> Status:
         return self.statuses.get(raw_status.strip().lower(), Status.UNKNOWN)
@@ -115,14 +151,15 @@ class BaseProvider:
         """
         raise NotImplementedError
 
-    def parse(self, request: WebhookRequest) -> list[NormalizedEvent]:
-        """Normalized events of a verified request; raise MalformedPayload if there are none."""
+    def parse(self, request: WebhookRequest) -> Sequence[Event]:
+        """The delivery reports of a verified request (and the messages people sent us, for
+        providers that send both to one URL); raise MalformedPayload if it cannot be read."""
         raise NotImplementedError
 
     #: Whether ``/webhooks/<name>/inbound/`` exists for this provider (see parse_inbound).
     receives_inbound: ClassVar[bool] = False
 
-    def parse_inbound(self, request: WebhookRequest) -> list[InboundEvent]:
+    def parse_inbound(self, request: WebhookRequest) -> Sequence[Event]:
         """Messages people sent us (opt-out keywords), from a verified inbound webhook."""
         raise NotImplementedError
 
@@ -130,8 +167,12 @@ class BaseProvider:
         """What to answer an inbound webhook (None: the JSON success answer)."""
         return None
 
+    def missing_credentials(self) -> str | None:
+        """Why no request could be verified with these settings (check E001), or None."""
+        return None
+
     def configuration_errors(self) -> list[str]:
-        """Problems with this provider's settings, for the system checks (empty: all fine)."""
+        """Option values that cannot work, for the system checks (E008; empty: all fine)."""
         return []
 
     def configuration_warnings(self) -> list[str]:

@@ -3,8 +3,10 @@
 Ids are never reused; retired ones stay listed in ``Codes`` as reserved.
 """
 
+import difflib
+
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.db import connections, router
 
 from .conf import app_settings
@@ -18,6 +20,8 @@ class Codes:
     SKIP_VERIFICATION_IN_PRODUCTION = "sms_delivery.E004"
     UNKNOWN_PROVIDER = "sms_delivery.E005"
     PROVIDER_SDK_MISSING = "sms_delivery.E006"
+    UNKNOWN_PROVIDER_OPTION = "sms_delivery.E007"
+    INVALID_PROVIDER_OPTION = "sms_delivery.E008"
     BASE_URL_NOT_HTTPS = "sms_delivery.W001"
     NOT_POSTGRESQL = "sms_delivery.W002"
     WEAKENED_VERIFICATION = "sms_delivery.W003"
@@ -25,7 +29,7 @@ class Codes:
 
 @register(Tags.security)
 def check_keys(app_configs=None, **kwargs):
-    errors = []
+    errors: list[CheckMessage] = []
     if not app_settings.HASH_KEY:
         errors.append(
             Error(
@@ -88,7 +92,7 @@ def check_database(app_configs=None, **kwargs):
 def check_providers(app_configs=None, **kwargs):
     from delivery.registry import PROVIDERS, provider_class
 
-    errors = []
+    errors: list[CheckMessage] = []
     for name, options in app_settings.PROVIDERS.items():
         if name not in PROVIDERS:
             errors.append(
@@ -100,7 +104,7 @@ def check_providers(app_configs=None, **kwargs):
             )
             continue
         try:
-            adapter = provider_class(name)(options or {})
+            adapter_class = provider_class(name)
         except ConfigurationError as exc:
             errors.append(
                 Error(
@@ -110,12 +114,40 @@ def check_providers(app_configs=None, **kwargs):
                 )
             )
             continue
+        known = adapter_class.Options.setting_names()
+        for key in adapter_class.Options.unknown_keys(options or {}):
+            close = difflib.get_close_matches(str(key), known, n=1)
+            errors.append(
+                Error(
+                    f"SMS_DELIVERY['PROVIDERS'][{name!r}] has an unknown option {key!r}; it is "
+                    "ignored.",
+                    hint=f"Did you mean {close[0]!r}?"
+                    if close
+                    else f"The {name} options are {', '.join(sorted(known))}.",
+                    id=Codes.UNKNOWN_PROVIDER_OPTION,
+                )
+            )
+        docs = f"See docs/providers/{name}.md (README for twilio), section Settings."
+        try:
+            adapter = adapter_class(options or {})
+        except ConfigurationError as exc:
+            errors.append(Error(str(exc), hint=docs, id=Codes.INVALID_PROVIDER_OPTION))
+            continue
+        missing = adapter.missing_credentials()
+        if missing:
+            errors.append(
+                Error(
+                    f"SMS_DELIVERY['PROVIDERS'][{name!r}] {missing}.",
+                    hint=f"Set the {name} credentials (see the README section for {name}).",
+                    id=Codes.PROVIDER_SECRETS,
+                )
+            )
         for problem in adapter.configuration_errors():
             errors.append(
                 Error(
                     f"SMS_DELIVERY['PROVIDERS'][{name!r}] {problem}.",
-                    hint=f"Set the {name} credentials (see the README section for {name}).",
-                    id=Codes.PROVIDER_SECRETS,
+                    hint=docs,
+                    id=Codes.INVALID_PROVIDER_OPTION,
                 )
             )
         for problem in adapter.configuration_warnings():

@@ -109,3 +109,8 @@ class InboundEvent:
     keyword: str = ""  #: STOP, START, HELP…; "" for ordinary text
     consent: str = ""  #: a ConsentChange value, or ""
     raw_payload: dict[str, Any] = field(default_factory=dict)
+
+
+#: What an adapter's parse returns and ingest takes: delivery reports and messages people sent
+#: us (some providers report both on one URL).
+Event = NormalizedEvent | InboundEvent

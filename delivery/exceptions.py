@@ -9,11 +9,13 @@ from rest_framework.exceptions import APIException
 class SmsDeliveryError(Exception):
     """Base class for errors raised by django-sms-delivery."""
 
+    default_code = "sms_delivery_error"  #: the rejection reason counted for alerting
+
 
 class SignatureInvalid(SmsDeliveryError, APIException):
     """The request is not provably from the provider: answer 403 and write nothing."""
 
-    status_code = status.HTTP_403_FORBIDDEN
+    status_code: int = status.HTTP_403_FORBIDDEN
     default_detail = _("Webhook signature could not be verified.")
     default_code = "signature_invalid"
 

@@ -12,14 +12,16 @@ review (:func:`store_unparsed`) instead of answering 5xx for a request no retry 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from django.db import DataError, IntegrityError, connections, router, transaction
 from django.utils import timezone
 
 from . import storable
-from .events import ConsentChange, InboundEvent, NormalizedEvent
+from .events import ConsentChange, Event, InboundEvent, NormalizedEvent
 from .exceptions import MalformedPayload
 from .lifecycle import Status, precedence_key, supersedes
 from .masking import mask_text
@@ -50,7 +52,7 @@ class RawRequest:
         """The row that keeps this request: readable parts fitted, the exact request sealed."""
 
         def length(name: str) -> int:
-            return RawWebhook._meta.get_field(name).max_length
+            return storable.column_length(RawWebhook, name)
 
         record = RawWebhook(
             provider=storable.text(self.provider, length("provider"), name="provider"),
@@ -77,9 +79,7 @@ class IngestResult:
     consent_changes: list[InboundMessage] = field(default_factory=list)  #: new STOP / START
 
 
-def ingest(
-    events: list[NormalizedEvent | InboundEvent], raw: RawRequest | None = None
-) -> IngestResult:
+def ingest(events: Sequence[Event], raw: RawRequest | None = None) -> IngestResult:
     """Store ``raw`` and ``events``; update each message summary. Idempotent.
 
     Delivery reports (NormalizedEvent) and messages people sent us (InboundEvent) may come in
@@ -107,20 +107,24 @@ def ingest(
     except (DataError, IntegrityError) as exc:
         # Not an outage: the same request would be refused again on every retry.
         raise MalformedPayload(f"The database refused a value ({type(exc).__name__}).") from exc
-    for message, previous, status, event in result.transitions:
-        transaction.on_commit(
-            lambda m=message, p=previous, s=status, e=event: message_status_changed.send(
-                sender=Message, message=m, previous_status=p, status=s, event=e
-            ),
-            using=using,
+    for message, previous, status, record in result.transitions:
+        announce = partial(
+            message_status_changed.send,
+            sender=Message,
+            message=message,
+            previous_status=previous,
+            status=status,
+            event=record,
         )
+        transaction.on_commit(announce, using=using)
     for inbound in result.consent_changes:
-        transaction.on_commit(
-            lambda r=inbound: consent_changed.send(
-                sender=InboundMessage, inbound=r, opted_out=r.consent == ConsentChange.OPT_OUT
-            ),
-            using=using,
+        announce = partial(
+            consent_changed.send,
+            sender=InboundMessage,
+            inbound=inbound,
+            opted_out=inbound.consent == ConsentChange.OPT_OUT,
         )
+        transaction.on_commit(announce, using=using)
     return result
 
 

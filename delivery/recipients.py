@@ -80,7 +80,7 @@ def locate(e164: str) -> Location:
     # An unassigned number (such as the fictional 555-01xx range) has no region of its own;
     # its country code still names the main country (US for +1, GB for +44).
     country = phonenumbers.region_code_for_number(parsed) or (
-        phonenumbers.region_code_for_country_code(parsed.country_code)
+        phonenumbers.region_code_for_country_code(parsed.country_code or 0)
     )
     zones = tuple(z for z in phone_timezones.time_zones_for_number(parsed) if z != _UNKNOWN_ZONE)
     return Location("" if country == "ZZ" else country, zones)

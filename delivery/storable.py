@@ -26,6 +26,8 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
+from django.db import models
+
 from . import crypto
 from .events import ConsentChange, InboundEvent, NormalizedEvent
 from .exceptions import MalformedPayload
@@ -88,8 +90,12 @@ def sealed_payload(data: Any) -> str:
         raise MalformedPayload(f"Unreadable payload: {type(exc).__name__}.") from None
 
 
-def _length(model, field: str) -> int:
-    return model._meta.get_field(field).max_length
+def column_length(model: type[models.Model], field: str) -> int:
+    """The ``max_length`` of a text column of ``model``."""
+    length = getattr(model._meta.get_field(field), "max_length", None)
+    if not isinstance(length, int):
+        raise TypeError(f"{model.__name__}.{field} has no max_length")
+    return length
 
 
 def event(e: NormalizedEvent) -> NormalizedEvent:
@@ -100,7 +106,7 @@ def event(e: NormalizedEvent) -> NormalizedEvent:
     if when is not None and (not isinstance(when, datetime) or when.tzinfo is None):
         raise MalformedPayload("Unreadable provider time.")
     message_id = identifier(
-        e.provider_message_id, _length(Message, "provider_message_id"), name="message id"
+        e.provider_message_id, column_length(Message, "provider_message_id"), name="message id"
     )
     if not message_id:
         raise MalformedPayload("The message id is empty.")
@@ -109,20 +115,22 @@ def event(e: NormalizedEvent) -> NormalizedEvent:
     detail = text(e.error_detail, name="error text")
     return dataclasses.replace(
         e,
-        provider=text(e.provider, _length(Message, "provider"), name="provider"),
+        provider=text(e.provider, column_length(Message, "provider"), name="provider"),
         provider_message_id=message_id,
-        raw_status=word(e.raw_status, _length(MessageEvent, "raw_status"), name="status"),
+        raw_status=word(e.raw_status, column_length(MessageEvent, "raw_status"), name="status"),
         status=Status(e.status),
         provider_event_id=identifier(
-            e.provider_event_id, _length(MessageEvent, "provider_event_id"), name="event id"
+            e.provider_event_id, column_length(MessageEvent, "provider_event_id"), name="event id"
         ),
-        error_code=word(e.error_code, _length(MessageEvent, "error_code"), name="error code"),
+        error_code=word(e.error_code, column_length(MessageEvent, "error_code"), name="error code"),
         error_category=category if category in ErrorCategory.values else "",
         error_detail=text(
-            mask_text(detail), _length(MessageEvent, "error_detail"), name="error text"
+            mask_text(detail), column_length(MessageEvent, "error_detail"), name="error text"
         ),
         recipient=text(e.recipient, name="recipient"),
-        sender_identity=text(e.sender_identity, _length(Message, "sender_identity"), name="sender"),
+        sender_identity=text(
+            e.sender_identity, column_length(Message, "sender_identity"), name="sender"
+        ),
         destination_country=country if len(country) == 2 else "",
         segments=count(e.segments),
         dedupe_parts=tuple(word(part, name="dedupe part") for part in e.dedupe_parts),
@@ -132,19 +140,21 @@ def event(e: NormalizedEvent) -> NormalizedEvent:
 def inbound(e: InboundEvent) -> InboundEvent:
     """``e`` with every field fitted to its column; MalformedPayload if a field is unreadable."""
     message_id = identifier(
-        e.provider_message_id, _length(InboundMessage, "provider_message_id"), name="message id"
+        e.provider_message_id,
+        column_length(InboundMessage, "provider_message_id"),
+        name="message id",
     )
     if not message_id:
         raise MalformedPayload("The message id is empty.")
     consent = text(e.consent, name="consent")
     return dataclasses.replace(
         e,
-        provider=text(e.provider, _length(InboundMessage, "provider"), name="provider"),
+        provider=text(e.provider, column_length(InboundMessage, "provider"), name="provider"),
         provider_message_id=message_id,
         sender=text(e.sender, name="sender"),
         our_identity=text(
-            e.our_identity, _length(InboundMessage, "our_identity"), name="receiving identity"
+            e.our_identity, column_length(InboundMessage, "our_identity"), name="receiving identity"
         ),
-        keyword=word(e.keyword, _length(InboundMessage, "keyword"), name="keyword"),
+        keyword=word(e.keyword, column_length(InboundMessage, "keyword"), name="keyword"),
         consent=consent if consent in ConsentChange.values else "",
     )

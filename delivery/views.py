@@ -19,6 +19,7 @@ whether a provider's request is processed.
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
 from django.db import DatabaseError, transaction
 from django.http import UnreadablePostError
 from django.utils.decorators import method_decorator
@@ -46,11 +47,6 @@ from .exceptions import (
 from .ingest import RawRequest, ingest, store_unparsed
 from .masking import get_logger, mask_text
 from .metrics import count_rejection
-
-try:  # Django >= 5.1
-    from django.contrib.auth.decorators import login_not_required
-except ImportError:  # pragma: no cover
-    login_not_required = lambda view: view  # noqa: E731
 
 logger = get_logger("delivery.webhooks")
 
@@ -137,7 +133,14 @@ class ProviderWebhookView(APIView):
         return exception_handler  # DRF's own, whatever the host configured
 
     def provider(self, provider_name):
-        provider = get_provider(provider_name)
+        """The enabled adapter (404 otherwise); 503 when its settings or SDK cannot work."""
+        try:
+            provider = get_provider(provider_name)
+        except ConfigurationError as exc:
+            # Nothing was written; a 5xx makes the provider retry once the settings are fixed.
+            logger.error("%s webhook refused, misconfiguration: %s", provider_name, exc)
+            count_rejection(provider_name, "misconfigured", str(exc))
+            raise Misconfigured() from exc
         if self.kind == "inbound" and not provider.receives_inbound:
             raise NotFound(f"{provider.name} has no inbound webhook.")
         return provider

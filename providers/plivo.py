@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from django.conf import settings
@@ -22,7 +23,7 @@ from django.http import HttpResponse
 from plivo.exceptions import ValidationError
 from plivo.utils import validate_signature, validate_v3_signature
 
-from delivery.adapters import BaseProvider, WebhookRequest
+from delivery.adapters import BaseProvider, ProviderOptions, WebhookRequest, secret_list
 from delivery.events import ConsentChange, InboundEvent, NormalizedEvent, keyword_of
 from delivery.exceptions import MalformedPayload, SignatureInvalid, StorageUnavailable
 from delivery.lifecycle import Status
@@ -75,22 +76,37 @@ def parse_plivo_time(value: str) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
-class PlivoProvider(BaseProvider):
+@dataclass
+class PlivoOptions(ProviderOptions):
+    """``SMS_DELIVERY["PROVIDERS"]["plivo"]``."""
+
+    #: One or several, for rotation: the main account's token verifies every subaccount's
+    #: callbacks through the ``-Ma-`` headers; a subaccount's token verifies its own.
+    auth_tokens: list[str] = field(default_factory=list)
+    #: The main account's Auth ID (``MA…``): callbacks do not carry it; it is checked for typos
+    #: and documents which account the tokens belong to.
+    auth_id: str = ""
+    #: Accept a request that carries only V2 headers (V2 does not sign the body; see
+    #: :meth:`PlivoProvider._check_v2_nonce` for what turning it on costs).
+    accept_v2_signatures: bool = False
+    #: The Django cache alias that remembers V2 nonces.
+    v2_nonce_cache: str = "default"
+    #: Seconds a V2 nonce is remembered.
+    v2_nonce_ttl: int = V2_NONCE_TTL
+
+    def __post_init__(self):
+        self.auth_tokens = secret_list(self.auth_tokens)
+
+
+class PlivoProvider(BaseProvider[PlivoOptions]):
     """Plivo status callbacks at ``/webhooks/plivo/status/`` (POST form or GET query), and
     incoming messages at ``/webhooks/plivo/inbound/`` (the application's ``message_url``).
 
-    Options (``SMS_DELIVERY["PROVIDERS"]["plivo"]``): ``AUTH_TOKENS`` (one or several, for
-    rotation: the main account's token verifies every subaccount's callbacks through the
-    ``-Ma-`` headers; a subaccount's token verifies its own); ``AUTH_ID`` (the main account's
-    Auth ID, ``MA…``; callbacks do not carry it, it is checked for typos and documents which
-    account the tokens belong to); ``ACCEPT_V2_SIGNATURES`` (default False: a request that
-    carries only V2 headers is refused, because V2 does not sign the body; see
-    :meth:`_check_v2_nonce` for what turning it on costs); ``V2_NONCE_CACHE`` (the Django cache
-    alias that remembers V2 nonces, default ``"default"``) and ``V2_NONCE_TTL`` (seconds a nonce
-    is remembered, default 7 days).
+    Options: :class:`PlivoOptions`.
     """
 
     name = "plivo"
+    Options = PlivoOptions
     # Status -> canonical. Plivo documents queued, sent, failed, delivered, undelivered and read
     # (WhatsApp only) (message-status-callbacks); an older version of the page also listed
     # rejected. Inbound states (received) never belong in an outbound status callback.
@@ -111,10 +127,6 @@ class PlivoProvider(BaseProvider):
 
     # -- authenticity ---------------------------------------------------------------------
 
-    @property
-    def accept_v2(self) -> bool:
-        return bool(self.options.get("ACCEPT_V2_SIGNATURES", False))
-
     def verify(self, request: WebhookRequest) -> None:
         """V3 when any V3 header is present (never falling back to V2 then), else V2.
 
@@ -122,7 +134,7 @@ class PlivoProvider(BaseProvider):
         a nonce, so a V2 signature does not prove the body is Plivo's. A request whose V3
         signature fails is rejected even if it also carries valid V2 headers.
         """
-        tokens = self.secrets("AUTH_TOKENS")
+        tokens = self.options.auth_tokens
         if not tokens:
             raise SignatureInvalid("No Plivo auth token configured.")
         v3 = _signatures(request, V3_SIGNATURE_HEADERS)
@@ -135,7 +147,7 @@ class PlivoProvider(BaseProvider):
             return
         v2 = _signatures(request, V2_SIGNATURE_HEADERS)
         if v2:
-            if not self.accept_v2:
+            if not self.options.accept_v2_signatures:
                 raise SignatureInvalid("Only a V2 signature was sent and V2 is not accepted.")
             nonce = request.header(V2_NONCE_HEADER)
             if not nonce:
@@ -158,11 +170,11 @@ class PlivoProvider(BaseProvider):
         (Redis, Memcached or the database cache, not the local-memory one): check W003 says so.
         A replay of a request older than the TTL is not caught.
         """
-        cache = caches[self.options.get("V2_NONCE_CACHE", "default")]
+        cache = caches[self.options.v2_nonce_cache]
         key = "sms_delivery:plivo:v2-nonce:" + hashlib.sha256(nonce.encode()).hexdigest()
         digest = hashlib.sha256(request.url.encode() + b"\n" + request.body).hexdigest()
         try:
-            if cache.add(key, digest, self.options.get("V2_NONCE_TTL", V2_NONCE_TTL)):
+            if cache.add(key, digest, self.options.v2_nonce_ttl):
                 return
             seen = cache.get(key)
         except Exception as exc:  # a cache outage: retry later rather than accept unchecked
@@ -260,24 +272,27 @@ class PlivoProvider(BaseProvider):
         """Empty Plivo XML: Plivo acknowledges the message and sends no reply."""
         return HttpResponse(self.INBOUND_RESPONSE, content_type="application/xml")
 
+    def missing_credentials(self) -> str | None:
+        if self.options.auth_tokens:
+            return None
+        return "has no AUTH_TOKENS; every Plivo callback would be rejected"
+
     def configuration_errors(self) -> list[str]:
-        tokens = self.secrets("AUTH_TOKENS")
+        tokens = self.options.auth_tokens
         problems = []
-        if not tokens:
-            problems.append("has no AUTH_TOKENS; every Plivo callback would be rejected")
         if any(_AUTH_ID.match(token) for token in tokens):
             problems.append(
                 "has an Auth ID (MA…/SA…) in AUTH_TOKENS; it needs the Auth Token shown next to it"
             )
-        auth_id = self.options.get("AUTH_ID") or ""
+        auth_id = self.options.auth_id
         if auth_id and not _AUTH_ID.match(auth_id):
             problems.append(f"has AUTH_ID {auth_id[:4]!r}…, which is not a Plivo Auth ID (MA…/SA…)")
         return problems
 
     def configuration_warnings(self) -> list[str]:
-        if not self.accept_v2:
+        if not self.options.accept_v2_signatures:
             return []
-        alias = self.options.get("V2_NONCE_CACHE", "default")
+        alias = self.options.v2_nonce_cache
         warning = (
             "accepts V2 signatures (ACCEPT_V2_SIGNATURES), which do not cover the body: a "
             f"captured request's headers could carry a forged body. Nonces are remembered in the "

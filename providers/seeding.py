@@ -178,6 +178,8 @@ class Generator:
     def number(self, region: str) -> str:
         """A valid mobile number of ``region``: its example number, last digits varied."""
         example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+        if example is None or example.national_number is None:
+            raise ValueError(f"phonenumbers has no example mobile number for {region}.")
         for _ in range(10):
             national = example.national_number // 10_000 * 10_000 + self.rng.randrange(10_000)
             number = phonenumbers.PhoneNumber(

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,8 +31,8 @@ from telnyx.lib.webhook_verification import (
     verify_webhook_signature,
 )
 
-from delivery.adapters import BaseProvider, WebhookRequest
-from delivery.events import ConsentChange, InboundEvent, NormalizedEvent, keyword_of
+from delivery.adapters import BaseProvider, ProviderOptions, WebhookRequest, secret_list
+from delivery.events import ConsentChange, Event, InboundEvent, NormalizedEvent, keyword_of
 from delivery.exceptions import MalformedPayload, SignatureInvalid
 from delivery.lifecycle import Status
 from delivery.masking import get_logger
@@ -71,12 +73,22 @@ def parse_occurred_at(value: Any) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
-class TelnyxProvider(BaseProvider):
+@dataclass
+class TelnyxOptions(ProviderOptions):
+    """``SMS_DELIVERY["PROVIDERS"]["telnyx"]``."""
+
+    #: The account's base64 Ed25519 public key from the Mission Control Portal; several during
+    #: a rotation (a webhook verified by any of them is accepted).
+    public_keys: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.public_keys = secret_list(self.public_keys)
+
+
+class TelnyxProvider(BaseProvider[TelnyxOptions]):
     """Telnyx ``message.sent`` / ``message.finalized`` webhooks at ``/webhooks/telnyx/status/``.
 
-    Options (``SMS_DELIVERY["PROVIDERS"]["telnyx"]``): ``PUBLIC_KEYS``, the account's base64
-    Ed25519 public key from the Mission Control Portal; one, a comma-separated string or a list
-    (several during a rotation: a webhook verified by any of them is accepted).
+    Options: :class:`TelnyxOptions`.
 
     Telnyx reports status per recipient (``data.payload.to[]``), so one webhook becomes one event
     per recipient. A message with one recipient (every ``POST /v2/messages``) keeps Telnyx's
@@ -91,6 +103,7 @@ class TelnyxProvider(BaseProvider):
     """
 
     name = "telnyx"
+    Options = TelnyxOptions
     # to[].status -> canonical. The enum is the SDK's (OutboundMessagePayload.To.status, 4.189);
     # Telnyx publishes no per-status table, so the meanings are read from the event types
     # ("message.sent: accepted and sent to the carrier"; "message.finalized: reached a terminal
@@ -132,7 +145,7 @@ class TelnyxProvider(BaseProvider):
         now in either direction (``TIMESTAMP_TOLERANCE_SECONDS``), so a replayed or stale
         request is rejected here too.
         """
-        keys = self.secrets("PUBLIC_KEYS")
+        keys = self.options.public_keys
         if not keys:
             raise SignatureInvalid("No Telnyx public key configured (PUBLIC_KEYS).")
         if not request.header(SIGNATURE_HEADER) or not request.header(TIMESTAMP_HEADER):
@@ -154,7 +167,7 @@ class TelnyxProvider(BaseProvider):
 
     # -- parsing --------------------------------------------------------------------------
 
-    def parse(self, request: WebhookRequest) -> list[NormalizedEvent | InboundEvent]:
+    def parse(self, request: WebhookRequest) -> Sequence[Event]:
         """Delivery reports (one event per recipient) and inbound messages (``message.received``).
 
         A messaging profile has one webhook URL for both, so both come through here.
@@ -242,7 +255,7 @@ class TelnyxProvider(BaseProvider):
         "HELP": ConsentChange.HELP,
     }
 
-    def parse_inbound(self, request: WebhookRequest) -> list[NormalizedEvent | InboundEvent]:
+    def parse_inbound(self, request: WebhookRequest) -> Sequence[Event]:
         """The same as :meth:`parse`; the answer is the usual JSON (Telnyx wants only a 2xx)."""
         return self.parse(request)
 
@@ -284,10 +297,13 @@ class TelnyxProvider(BaseProvider):
             for number in ours
         ]
 
+    def missing_credentials(self) -> str | None:
+        if self.options.public_keys:
+            return None
+        return "has no PUBLIC_KEYS; every Telnyx webhook would be rejected"
+
     def configuration_errors(self) -> list[str]:
-        keys = self.secrets("PUBLIC_KEYS")
-        if not keys:
-            return ["has no PUBLIC_KEYS; every Telnyx webhook would be rejected"]
+        keys = self.options.public_keys
         return [
             f"PUBLIC_KEYS entry {position} is not a base64 Ed25519 public key (32 bytes)"
             for position, key in enumerate(keys, start=1)

@@ -9,6 +9,7 @@ https://www.twilio.com/docs/usage/webhooks/webhooks-security (see ../shared/prov
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from django.http import HttpResponse, QueryDict
@@ -19,7 +20,7 @@ from twilio.request_validator import (
     get_signature_algorithm,
 )
 
-from delivery.adapters import BaseProvider, WebhookRequest, secret_list
+from delivery.adapters import BaseProvider, ProviderOptions, WebhookRequest, secret_list
 from delivery.events import ConsentChange, InboundEvent, NormalizedEvent, keyword_of
 from delivery.exceptions import MalformedPayload, SignatureInvalid
 from delivery.lifecycle import Status
@@ -44,16 +45,33 @@ def parse_raw_dlr_done_date(value: str) -> datetime | None:
         return None
 
 
-class TwilioProvider(BaseProvider):
+@dataclass
+class TwilioOptions(ProviderOptions):
+    """``SMS_DELIVERY["PROVIDERS"]["twilio"]``."""
+
+    account_sid: str = ""  #: the main account (its callbacks carry it as AccountSid)
+    #: One token, a comma-separated string or a list; any of them verifies (rotation).
+    auth_tokens: list[str] = field(default_factory=list)
+    #: ``{"AC…": ["token", …]}``: tokens of subaccounts, chosen by the callback's AccountSid.
+    subaccounts: dict[str, list[str]] = field(default_factory=dict)
+    #: ``{"key id": "secret"}``: webhooks signed with a SharedKey, announced by
+    #: ``X-Twilio-Webhooks-Signature-Settings``.
+    shared_keys: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.auth_tokens = secret_list(self.auth_tokens)
+        self.subaccounts = {sid: secret_list(tokens) for sid, tokens in self.subaccounts.items()}
+        self.shared_keys = {key: str(secret) for key, secret in self.shared_keys.items() if secret}
+
+
+class TwilioProvider(BaseProvider[TwilioOptions]):
     """Twilio status callbacks at ``/webhooks/twilio/status/``.
 
-    Options (``SMS_DELIVERY["PROVIDERS"]["twilio"]``): ``ACCOUNT_SID``; ``AUTH_TOKENS`` (one or
-    several, for rotation); ``SUBACCOUNTS`` (``{"AC…": ["token", …]}``, tokens of subaccounts,
-    chosen by the callback's ``AccountSid``); ``SHARED_KEYS`` (``{"key id": "secret"}``, for
-    webhooks signed with a SharedKey, announced by ``X-Twilio-Webhooks-Signature-Settings``).
+    Options: :class:`TwilioOptions`.
     """
 
     name = "twilio"
+    Options = TwilioOptions
     # MessageStatus -> canonical. Twilio documents exactly these 13 values (message-resource).
     statuses = {
         "accepted": Status.ACCEPTED,  # Messaging Service picked no sender yet
@@ -115,12 +133,7 @@ class TwilioProvider(BaseProvider):
         return request.form
 
     def _tokens(self, request: WebhookRequest) -> list[str]:
-        account = self.account(request)
-        subaccounts = self.options.get("SUBACCOUNTS") or {}
-        if account in subaccounts:
-            tokens = subaccounts[account]
-            return secret_list(tokens)
-        return self.secrets("AUTH_TOKENS")
+        return self.options.subaccounts.get(self.account(request)) or self.options.auth_tokens
 
     def _shared_key(self, settings_header: str) -> list[str]:
         key_id = ""
@@ -128,7 +141,7 @@ class TwilioProvider(BaseProvider):
             name, _, value = part.partition("=")
             if name.strip() == "key":
                 key_id = value.strip()
-        secret = (self.options.get("SHARED_KEYS") or {}).get(key_id)
+        secret = self.options.shared_keys.get(key_id)
         return [secret] if secret else []
 
     # -- parsing --------------------------------------------------------------------------
@@ -212,7 +225,7 @@ class TwilioProvider(BaseProvider):
             '<?xml version="1.0" encoding="UTF-8"?><Response/>', content_type="text/xml"
         )
 
-    def configuration_errors(self) -> list[str]:
-        if self.secrets("AUTH_TOKENS") or self.options.get("SUBACCOUNTS"):
-            return []
-        return ["has no AUTH_TOKENS; every Twilio callback would be rejected"]
+    def missing_credentials(self) -> str | None:
+        if self.options.auth_tokens or self.options.subaccounts:
+            return None
+        return "has no AUTH_TOKENS; every Twilio callback would be rejected"

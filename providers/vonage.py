@@ -21,13 +21,14 @@ Delivery reports of both products go to ``/webhooks/vonage/status/``, messages p
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from vonage_http_client.auth import Auth
 
-from delivery.adapters import BaseProvider, WebhookRequest, secret_list
+from delivery.adapters import BaseProvider, ProviderOptions, WebhookRequest, secret_list
 from delivery.events import InboundEvent, NormalizedEvent, keyword_of
 from delivery.exceptions import ConfigurationError, MalformedPayload, SignatureInvalid
 from delivery.lifecycle import Status
@@ -66,20 +67,37 @@ def parse_message_timestamp(value: Any) -> datetime | None:
         return None
 
 
-class VonageProvider(BaseProvider):
+@dataclass
+class VonageOptions(ProviderOptions):
+    """``SMS_DELIVERY["PROVIDERS"]["vonage"]``."""
+
+    #: The dashboard's signature secret; several during a rotation.
+    signature_secrets: list[str] = field(default_factory=list)
+    #: ``md5``, ``sha1``, ``sha256`` or ``sha512``: the HMAC chosen in the dashboard for SMS API
+    #: signatures; unset, it is read off the length of ``sig``.
+    signature_method: str | None = None
+    #: ``{"api key": [secrets]}``, chosen by the request's API key.
+    subaccounts: dict[str, list[str]] = field(default_factory=dict)
+    #: Accept SMS API delivery receipts without ``sig``.
+    unsigned_dlrs_allowed: bool = False
+    #: Accept SMS API inbound messages without ``sig``: anyone could then opt numbers out or in.
+    unsigned_inbound_allowed: bool = False
+    #: Seconds a signature stays valid; ``None`` (or 0) turns the freshness check off.
+    signature_max_age: int | None = DEFAULT_MAX_AGE
+
+    def __post_init__(self):
+        self.signature_secrets = secret_list(self.signature_secrets)
+        self.subaccounts = {key: secret_list(values) for key, values in self.subaccounts.items()}
+
+
+class VonageProvider(BaseProvider[VonageOptions]):
     """Vonage SMS API and Messages API: delivery reports and messages people send us.
 
-    Options (``SMS_DELIVERY["PROVIDERS"]["vonage"]``): ``SIGNATURE_SECRETS`` (the dashboard's
-    signature secret; several during a rotation); ``SIGNATURE_METHOD`` (``md5``, ``sha1``,
-    ``sha256`` or ``sha512``: the HMAC chosen in the dashboard for SMS API signatures; unset, it
-    is read off the length of ``sig``); ``SUBACCOUNTS`` (``{"api key": [secrets]}``, chosen by the
-    request's API key); ``UNSIGNED_DLRS_ALLOWED`` (accept SMS API DLRs without ``sig``);
-    ``UNSIGNED_INBOUND_ALLOWED`` (accept SMS API inbound messages without ``sig``: anyone could
-    then opt numbers out or back in); ``SIGNATURE_MAX_AGE`` (seconds; ``None`` turns the
-    freshness check off).
+    Options: :class:`VonageOptions`.
     """
 
     name = "vonage"
+    Options = VonageOptions
     # SMS API DLR ``status`` -> canonical. delivery-receipts guide and support article
     # https://api.support.vonage.com/hc/en-us/articles/115007053127 (intermediate vs final).
     dlr_statuses = {
@@ -134,7 +152,8 @@ class VonageProvider(BaseProvider):
         if not signature:
             # Separate switches: an unsigned inbound message can change someone's consent.
             inbound = _is_inbound_endpoint(request)
-            if self.options.get("UNSIGNED_INBOUND_ALLOWED" if inbound else "UNSIGNED_DLRS_ALLOWED"):
+            options = self.options
+            if options.unsigned_inbound_allowed if inbound else options.unsigned_dlrs_allowed:
                 return False
             what = "Inbound message" if inbound else "Delivery receipt"
             raise SignatureInvalid(
@@ -162,26 +181,25 @@ class VonageProvider(BaseProvider):
         return True
 
     def _signature_method(self, signature: str) -> str:
-        configured = self.options.get("SIGNATURE_METHOD")
+        configured = self.options.signature_method
         if configured:
             method = str(configured).strip().lower()
             if method not in HMAC_METHODS:
                 raise ConfigurationError(_method_problem(configured))
             return method
-        method = _METHOD_BY_LENGTH.get(len(signature))
-        if not method:
+        by_length = _METHOD_BY_LENGTH.get(len(signature))
+        if not by_length:
             raise SignatureInvalid("Signature (sig) is not an HMAC digest of a known length.")
-        return method
+        return by_length
 
     def _secrets_for(self, api_key: str) -> list[str]:
         """The secrets of ``api_key`` when SUBACCOUNTS lists it, else SIGNATURE_SECRETS."""
-        subaccounts = self.options.get("SUBACCOUNTS") or {}
-        if api_key and api_key in subaccounts:
-            return secret_list(subaccounts[api_key])
-        return self.secrets("SIGNATURE_SECRETS")
+        if api_key and api_key in self.options.subaccounts:
+            return self.options.subaccounts[api_key]
+        return self.options.signature_secrets
 
     def _max_age(self) -> int | None:
-        value = self.options.get("SIGNATURE_MAX_AGE", DEFAULT_MAX_AGE)
+        value = self.options.signature_max_age
         if value is None or value == 0:
             return None
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -308,15 +326,18 @@ class VonageProvider(BaseProvider):
             raw_payload=params if _is_json(request) else form_fields(request.form),
         )
 
+    def missing_credentials(self) -> str | None:
+        options = self.options
+        if options.signature_secrets or options.subaccounts or options.unsigned_dlrs_allowed:
+            return None
+        return (
+            "has no SIGNATURE_SECRETS; every Vonage callback would be rejected (set "
+            "UNSIGNED_DLRS_ALLOWED: True only for SMS API receipts Vonage does not sign)"
+        )
+
     def configuration_errors(self) -> list[str]:
         problems = []
-        signed = self.secrets("SIGNATURE_SECRETS") or self.options.get("SUBACCOUNTS")
-        if not signed and not self.options.get("UNSIGNED_DLRS_ALLOWED"):
-            problems.append(
-                "has no SIGNATURE_SECRETS; every Vonage callback would be rejected (set "
-                "UNSIGNED_DLRS_ALLOWED: True only for SMS API receipts Vonage does not sign)"
-            )
-        method = self.options.get("SIGNATURE_METHOD")
+        method = self.options.signature_method
         if method and str(method).strip().lower() not in HMAC_METHODS:
             problems.append(_method_problem(method))
         try:

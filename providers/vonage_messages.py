@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import jwt
+from django.utils.translation import gettext_lazy as _
+from rest_framework import status
 from vonage_jwt import VonageVerifyJwtError, verify_signature
 
 from delivery.adapters import WebhookRequest
@@ -50,8 +52,8 @@ class UnsignedCallback(SignatureInvalid):
     Nothing is written, as for any failed check.
     """
 
-    status_code = 503
-    default_detail = (
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = _(
         "Messages API callback without an Authorization bearer token (signature); answering "
         "503 so that Vonage retries it."
     )
@@ -187,12 +189,12 @@ def parse_status(
     raw_status = text_of(data.get("status"))
     if not raw_status:
         raise MalformedPayload("status is missing.")
-    error = data.get("error") if isinstance(data.get("error"), dict) else {}
+    error = _object(data.get("error"))
     error_code = messages_error_code(error)
     title = text_of(error.get("title"))
     channel = text_of(data.get("channel")).lower()
     recipient = address(data.get("to"))
-    sms = data.get("sms") if isinstance(data.get("sms"), dict) else {}
+    sms = _object(data.get("sms"))
     return NormalizedEvent(
         provider=provider_name,
         provider_message_id=message_uuid,
@@ -254,6 +256,11 @@ def _json_object(request: WebhookRequest) -> dict:
     if not isinstance(data, dict):
         raise MalformedPayload("JSON body is not an object.")
     return data
+
+
+def _object(value: Any) -> dict:
+    """A nested JSON object, or an empty one when the field is missing or not an object."""
+    return value if isinstance(value, dict) else {}
 
 
 def channel_identity(channel: str, value: str) -> str:

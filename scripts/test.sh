@@ -14,6 +14,9 @@ step "ruff"
 "$py" -m ruff check .
 "$py" -m ruff format --check .
 
+step "mypy (the shipped packages, django-stubs)"
+"$py" -m mypy
+
 step "Django checks (production-like settings) and migrations"
 DEBUG=false SECRET_KEY=ci-secret SMS_DELIVERY_HASH_KEY=ci-hash SMS_DELIVERY_ENCRYPTION_KEYS=ci-enc \
   TWILIO_AUTH_TOKEN=ci-token DATABASE_URL="sqlite:///$tmp/check.sqlite3" \

@@ -12,7 +12,7 @@ from phonenumbers import geocoder
 from delivery.lifecycle import FAILURE_STATUSES, Status
 
 #: CSS class of each status badge: green delivered, red failures, blue in flight, grey unknown.
-BADGE_CLASS = {
+BADGE_CLASS: dict[str, str] = {
     Status.DELIVERED: "ok",
     Status.READ: "ok",
     Status.ACCEPTED: "flight",

@@ -7,8 +7,11 @@ it uses PostgreSQL's planner estimate for an unfiltered list, and the cap otherw
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.core.paginator import Paginator
 from django.db import connections
+from django.db.models import QuerySet
 from django.utils.functional import cached_property
 
 CAP = 10_000
@@ -20,7 +23,7 @@ class CappedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        queryset = self.object_list
+        queryset = cast(QuerySet, self.object_list)
         capped = queryset[: CAP + 1].count()
         if capped <= CAP:
             return capped

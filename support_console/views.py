@@ -6,6 +6,7 @@ host project's admin site, login and theme apply.
 
 from __future__ import annotations
 
+from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -24,7 +25,7 @@ from .display import country_label, duration, status_badge
 from .models import RevealLog
 
 
-class MessagePagesMixin:
+class MessagePagesMixin(admin.ModelAdmin):
     detail_template = "support_console/message_detail.html"
     raw_template = "support_console/raw_payloads.html"
 
@@ -179,7 +180,7 @@ def _payloads(message, unmasked: bool) -> list[dict]:
     return shown
 
 
-class RawWebhookPagesMixin:
+class RawWebhookPagesMixin(admin.ModelAdmin):
     """The review queue's request page: body and headers behind a reason, audited."""
 
     raw_webhook_template = "support_console/raw_webhook.html"

@@ -78,3 +78,43 @@ def test_missing_provider_sdk_names_the_extra(settings, monkeypatch):
     [error] = check_providers()
     assert error.id == Codes.PROVIDER_SDK_MISSING
     assert "pip install 'django-sms-delivery[acme]'" in error.msg
+
+
+def test_a_misspelled_provider_option_has_its_own_id_and_a_suggestion(settings):
+    settings.SMS_DELIVERY = {
+        **settings.SMS_DELIVERY,
+        "PROVIDERS": {"twilio": {"AUTH_TOKEN": "t", "AUTH_TOKENS": "t", "SHAREDKEYS": {}}},
+    }
+    assert check_providers() == [
+        Error(
+            "SMS_DELIVERY['PROVIDERS']['twilio'] has an unknown option 'AUTH_TOKEN'; it is "
+            "ignored.",
+            hint="Did you mean 'AUTH_TOKENS'?",
+            id="sms_delivery.E007",
+        ),
+        Error(
+            "SMS_DELIVERY['PROVIDERS']['twilio'] has an unknown option 'SHAREDKEYS'; it is "
+            "ignored.",
+            hint="Did you mean 'SHARED_KEYS'?",
+            id="sms_delivery.E007",
+        ),
+    ]
+
+
+def test_an_option_of_the_wrong_type_is_its_own_error_and_answers_503(settings, client, db):
+    settings.SMS_DELIVERY = {
+        **settings.SMS_DELIVERY,
+        "PROVIDERS": {"twilio": {"AUTH_TOKENS": "t", "SUBACCOUNTS": ["AC1", "t"]}},
+    }
+    [error] = check_providers()
+    assert error.id == "sms_delivery.E008" and "wrong type" in error.msg
+    response = client.post("/webhooks/twilio/status/", {"MessageSid": "SM1"})
+    assert response.status_code == 503
+
+
+def test_an_invalid_option_value_is_e008_and_missing_credentials_e001(settings):
+    settings.SMS_DELIVERY = {
+        **settings.SMS_DELIVERY,
+        "PROVIDERS": {"vonage": {"SIGNATURE_METHOD": "sha384"}},
+    }
+    assert [e.id for e in check_providers()] == ["sms_delivery.E001", "sms_delivery.E008"]

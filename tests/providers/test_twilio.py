@@ -298,8 +298,9 @@ def test_raw_dlr_done_date(value, expected):
 
 
 def test_configuration_errors_name_the_missing_token():
-    assert TwilioProvider({}).configuration_errors()
-    assert TwilioProvider({"AUTH_TOKENS": "a,b"}).configuration_errors() == []
+    assert "AUTH_TOKENS" in TwilioProvider({}).missing_credentials()
+    assert TwilioProvider({"AUTH_TOKENS": "a,b"}).missing_credentials() is None
+    assert TwilioProvider({"SUBACCOUNTS": {"AC1": "t"}}).missing_credentials() is None
 
 
 # -- GET callbacks (a number or service can be set to call with GET) ---------------------------

@@ -42,9 +42,10 @@ REGIONS = ["US", "GB", "DE", "FR", "IN", "BR", "AU", "MX", "CA"]
 
 
 def _recipient(rnd: random.Random) -> str:
-    example = phonenumbers.example_number_for_type(
-        rnd.choice(REGIONS), phonenumbers.PhoneNumberType.MOBILE
-    )
+    region = rnd.choice(REGIONS)
+    example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+    if example is None:  # every region of REGIONS has one in phonenumbers' metadata
+        raise CommandError(f"phonenumbers has no example mobile number for {region}.")
     return phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -113,14 +114,14 @@ class Command(BaseCommand):
 
     def handle(self, *args, url, path, inbound_path, messages, seed, auth_token, delay, **options):
         twilio = TwilioProvider(app_settings.PROVIDERS.get("twilio"))
-        tokens = [auth_token] if auth_token else twilio.secrets("AUTH_TOKENS")
+        tokens = [auth_token] if auth_token else twilio.options.auth_tokens
         if not tokens:
             raise CommandError("No Twilio auth token: pass --auth-token or set TWILIO_AUTH_TOKEN.")
-        account_sid = twilio.options.get("ACCOUNT_SID") or "AC" + "0" * 32
+        account_sid = twilio.options.account_sid or "AC" + "0" * 32
         validator = RequestValidator(tokens[0])
         callbacks = build_callbacks(messages, seed, account_sid)
         replies = build_replies(callbacks, seed)
-        outcomes = Counter()
+        outcomes: Counter[int | str] = Counter()
         for target, batch in [
             (url.rstrip("/") + path, callbacks),
             (url.rstrip("/") + inbound_path, replies),
