@@ -56,7 +56,12 @@ class WebhookRequest:
         return self.body.decode("utf-8", errors="replace")
 
     def require_utf8(self) -> None:
-        """Raise MalformedPayload if the body, or a %-escape in a form body, is not UTF-8."""
+        """Raise MalformedPayload if the body, or a %-escape in a form body, is not UTF-8.
+
+        A GET's body is never read (its signature covers the URL only), so it is not checked.
+        """
+        if self.method == "GET":
+            return
         try:
             text = self.body.decode("utf-8")
             if self.content_type == "application/x-www-form-urlencoded":

@@ -107,9 +107,12 @@ def ingest(events: Sequence[Event], raw: RawRequest | None = None) -> IngestResu
     except (DataError, IntegrityError) as exc:
         # Not an outage: the same request would be refused again on every retry.
         raise MalformedPayload(f"The database refused a value ({type(exc).__name__}).") from exc
+    # send_robust: a receiver that fails must not undo the answer for what is already stored
+    # (without a transaction around ingest(), on_commit runs these right here); Django logs
+    # the receiver's exception (django.dispatch) and the other receivers still run.
     for message, previous, status, record in result.transitions:
         announce = partial(
-            message_status_changed.send,
+            message_status_changed.send_robust,
             sender=Message,
             message=message,
             previous_status=previous,
@@ -119,7 +122,7 @@ def ingest(events: Sequence[Event], raw: RawRequest | None = None) -> IngestResu
         transaction.on_commit(announce, using=using)
     for inbound in result.consent_changes:
         announce = partial(
-            consent_changed.send,
+            consent_changed.send_robust,
             sender=InboundMessage,
             inbound=inbound,
             opted_out=inbound.consent == ConsentChange.OPT_OUT,

@@ -31,6 +31,17 @@ _PHONE_LIKE = re.compile(
     + r"|(?<![\w.])\(?\d{3}\)?[ .\-]\d{3}[ .\-]\d{4}(?![\w.])"
 )
 _INTERNATIONAL = re.compile(_PLUS_NUMBER)
+#: Fields that hold a phone number in providers' query strings, forms and JSON. Their values are
+#: masked whatever their length, "+" or not: Vonage's ``msisdn`` and Plivo's ``To`` come without
+#: "+", and a Danish number so written has only ten digits.
+_NUMBER_FIELD = re.compile(
+    r"(?i)(?<![\w-])"
+    r"((?:msisdn|to|from|phone_?number|phone|recipient|sender|channel_?to_?address)"
+    r"(?:=|[\"']\s*:\s*[\"']))"
+    r"([^&\"'\s]*)"
+)
+#: In text people type (a reveal reason), any run of seven or more digits, separators allowed.
+_TYPED_NUMBER = re.compile(r"\d[\d ().\-/]{5,}\d")
 
 
 def _default_mask(e164: str) -> str:
@@ -47,17 +58,21 @@ def _default_mask(e164: str) -> str:
     return f"+{parsed.country_code} {' '.join(groups)} {national[-4:]}"
 
 
+_TOKEN = re.compile(r"%[0-9A-Fa-f]{2}|.", re.DOTALL)
+
+
 def _mask_digits(text: str, keep: int = 4) -> str:
-    """Replace every digit but the last ``keep`` with a dot."""
-    total = sum(c.isdigit() for c in text)
+    """Replace every digit but the last ``keep`` with a dot (URL escapes such as %2B kept)."""
+    tokens = _TOKEN.findall(text)
+    total = sum(token.isdigit() for token in tokens)
     seen = 0
     out = []
-    for char in text:
-        if char.isdigit():
+    for token in tokens:
+        if token.isdigit():
             seen += 1
-            out.append(char if seen > total - keep else DOT)
+            out.append(token if seen > total - keep else DOT)
         else:
-            out.append(char)
+            out.append(token)
     return "".join(out)
 
 
@@ -86,20 +101,28 @@ def _replace(match: re.Match) -> str:
     return _mask_digits(found)
 
 
-def mask_text(text: str, region: str | None = None) -> str:
+def _mask_field(match: re.Match) -> str:
+    value = match.group(2)
+    if sum(c.isdigit() for c in value) < 5:  # a sender id such as "Acme", a short code
+        return match.group(0)
+    return match.group(1) + _mask_digits(value)
+
+
+def _mask_typed(match: re.Match) -> str:
+    found = match.group(0)
+    return _mask_digits(found) if sum(c.isdigit() for c in found) >= 7 else found
+
+
+def mask_text(text: str, typed: bool = False) -> str:
     """``text`` with every phone-number-like run masked.
 
-    ``region`` (for text people typed, such as a reveal reason) also masks numbers written in
-    that region's national format, as ``phonenumbers`` finds them.
+    ``typed``: text a person wrote (a reveal reason), where a number may take any national
+    shape: every run of seven or more digits is masked too (a long ticket number as well).
     """
     if not text:
         return text
-    masked = _PHONE_LIKE.sub(_replace, text)
-    if region:
-        leniency = phonenumbers.Leniency.POSSIBLE
-        for match in reversed(list(phonenumbers.PhoneNumberMatcher(masked, region, leniency))):
-            masked = masked[: match.start] + _mask_digits(match.raw_string) + masked[match.end :]
-    return masked
+    masked = _PHONE_LIKE.sub(_replace, _NUMBER_FIELD.sub(_mask_field, text))
+    return _TYPED_NUMBER.sub(_mask_typed, masked) if typed else masked
 
 
 def has_international_number(text: str) -> bool:
@@ -120,10 +143,15 @@ def mask_data(data: Any) -> Any:
 
 
 def pretty(data: Any, masked: bool = True) -> str:
-    """``data`` as indented JSON for display, numbers masked unless ``masked`` is False."""
-    return json.dumps(
+    """``data`` as indented JSON for display, numbers masked unless ``masked`` is False.
+
+    Lone surrogates (a provider may send ``"\\ud800"``) are shown escaped: a page cannot be
+    encoded with them.
+    """
+    text = json.dumps(
         mask_data(data) if masked else data, indent=2, sort_keys=True, ensure_ascii=False
     )
+    return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
 
 
 class Revealed:

@@ -35,7 +35,8 @@ def count_rejection(provider: str, reason: str, detail: str = "") -> None:
         cache.incr(key)
     except Exception:  # noqa: BLE001 - a broken cache must not turn a 403 into a 500
         logger.exception("could not count %s for %s", reason, provider)
-    webhook_rejected.send(sender=None, provider=provider, reason=reason, detail=detail)
+    # send_robust: a failing receiver must not turn a 403 or a 400 into a 500.
+    webhook_rejected.send_robust(sender=None, provider=provider, reason=reason, detail=detail)
 
 
 def rejections(reason: str, provider: str, hour: str | None = None) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from delivery.conf import app_settings
 from delivery.masking import mask_text
 from delivery.models import Message, RawWebhook
 
@@ -41,7 +40,7 @@ def record_reveal(
         raw_webhook=raw_webhook,
         kind=kind,
         # The reason is free text: a number typed into it is masked, in any common format.
-        reason=mask_text(reason.strip(), region=app_settings.DEFAULT_REGION),
+        reason=mask_text(reason.strip(), typed=True),
         ip_address=client_ip(request),
         user_agent=request.META.get("HTTP_USER_AGENT", "")[:255],
     )

@@ -16,7 +16,6 @@ before and after. ``tests/test_fuzz.py`` runs it in-process with Django's test c
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import time
 import warnings
@@ -24,7 +23,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from hashlib import sha256
 from typing import Any
-from urllib.parse import quote_plus, urlencode
+from urllib.parse import parse_qsl, quote_plus, urlencode
 from uuid import uuid4
 
 import jwt
@@ -331,18 +330,39 @@ def _form(payload: Any) -> str:
     )
 
 
+#: Headers a signed request keeps from its spec: a provider sends no header of another
+#: signature scheme, so the others would only make the request a forgery of our own making.
+_HARMLESS_HEADERS = {"accept", "x-forwarded-proto"}
+
+
 def build(spec: Spec, base_url: str) -> Request:
-    """The HTTP request of ``spec``, signed as the provider signs it when ``spec.signed``."""
+    """The HTTP request of ``spec``, signed as the provider signs it when ``spec.signed``.
+
+    ``Request.signed`` is true only when the provider could have sent exactly this request: the
+    judge then counts a 403 as a genuine callback refused.
+    """
     path = f"/webhooks/{spec.provider}/{spec.kind}/"
-    payload = spec.payload
-    if spec.signed and spec.provider == "vonage" and spec.transport != "raw":
-        payload = _vonage_sign_fields(payload)
-    query = spec.query
-    body = b""
+    payload, query, headers = spec.payload, spec.query, dict(spec.headers)
+    if spec.transport == "json" and spec.signed:
+        # As the app will read it (NaN and Infinity become text): what Vonage would sign.
+        payload = json.loads(json.dumps(payload), parse_constant=str)
+    signable = spec.signed
+    if spec.signed:
+        headers = {k: v for k, v in headers.items() if k.lower() in _HARMLESS_HEADERS}
+        if spec.provider == "twilio":  # the signer puts its own bodySHA256 in the URL
+            query = "&".join(q for q in query.split("&") if not q.startswith("bodySHA256="))
+    messages_api = isinstance(payload, dict) and "message_uuid" in payload
+    vonage_sms = spec.provider == "vonage" and spec.transport != "raw" and not messages_api
+    if spec.signed and vonage_sms:
+        if spec.transport == "get" and query and isinstance(payload, dict):
+            payload = {**payload, **dict(parse_qsl(query, keep_blank_values=True))}
+            query = ""  # Vonage signs every parameter it sends
+        payload, signable = _vonage_sign_fields(payload, as_text=spec.transport != "json")
     method = "POST"
+    body = b""
     if spec.transport == "get":
         method = "GET"
-        query = "&".join(q for q in (_form(payload), spec.query) if q)
+        query = "&".join(q for q in (_form(payload), query) if q)
     elif spec.transport == "form":
         body = _form(payload).encode("ascii")
     elif spec.transport == "json":
@@ -354,25 +374,35 @@ def build(spec: Spec, base_url: str) -> Request:
         content_type = JSON if body[:1] in (b"[", b"{") else FORM
     if spec.content_type is not None:
         content_type = spec.content_type
-    headers = dict(spec.headers)
     if content_type:
         headers["Content-Type"] = content_type
     json_post = method == "POST" and _content_type(headers) == JSON
+    if vonage_sms and json_post != (spec.transport == "json"):
+        signable = False  # the app reads the fields from where Vonage would not have put them
+    if spec.provider == "telnyx" and not _is_utf8(body):
+        signable = False  # Telnyx signs text; its SDK refuses a body that is not UTF-8
     if spec.signed and spec.provider == "twilio" and json_post:
-        query = "&".join(q for q in (spec.query, f"bodySHA256={sha256(body).hexdigest()}") if q)
+        query = "&".join(q for q in (query, f"bodySHA256={sha256(body).hexdigest()}") if q)
     full_path = f"{path}?{query}" if query else path
-    # Vonage: SMS API fields carry their own signature (signed above); a Messages API body, or
-    # any raw body, is signed by a bearer token over its hash.
-    bearer = spec.transport == "raw" or isinstance(payload, dict) and "message_uuid" in payload
+    # Vonage's Messages API, and any raw body, are signed by a bearer token over the body.
+    bearer = spec.transport == "raw" or messages_api
     signed = False
     if spec.signed:
         try:
             url = base_url + full_path
             headers.update(_sign(spec.provider, method, url, body, headers, bearer))
-            signed = True
+            signed = signable
         except (UnicodeError, ValueError, TypeError):
             signed = False  # the signer cannot sign this input; the request goes unsigned
     return Request(method, full_path, body, headers, signed)
+
+
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _form_params(body: bytes) -> QueryDict:
@@ -422,17 +452,22 @@ def _vonage_token(body: bytes) -> str:
         return jwt.encode(claims, VONAGE_SECRET, algorithm="HS256")
 
 
-def _vonage_sign_fields(payload: Any) -> Any:
-    """SMS API fields with ``nonce``, ``timestamp`` and ``sig`` (the SDK's signer); a Messages
-    API body (``message_uuid``) is signed by a token instead."""
-    if not isinstance(payload, dict) or "message_uuid" in payload:
-        return payload
+def _vonage_sign_fields(payload: Any, as_text: bool) -> tuple[Any, bool]:
+    """SMS API fields with ``nonce``, ``timestamp`` and ``sig`` (the SDK's signer), and whether
+    they could be signed. ``as_text``: sent as a form or query string, where every value
+    arrives as text, so it is signed as text."""
+    if not isinstance(payload, dict):
+        return payload, False
+    if as_text:
+        payload = {str(key): str(value) for key, value in payload.items()}
     signed = {**payload, "nonce": str(uuid4()), "timestamp": str(int(time.time()))}
     signed.pop("sig", None)
     auth = Auth(api_key="fuzz", signature_secret=VONAGE_SECRET, signature_method="sha256")
-    with contextlib.suppress(UnicodeError, TypeError, ValueError):  # unsignable: sent unsigned
+    try:
         signed["sig"] = auth.sign_params(dict(signed))
-    return signed
+    except (UnicodeError, TypeError, ValueError):
+        return payload, False
+    return signed, True
 
 
 # -- the rules ------------------------------------------------------------------------------
@@ -476,6 +511,9 @@ class Judge:
         if request.signed and status in (200, 400) and deltas["raw"] != 1:
             self.counts["lost"] += 1
             problems.append("verified request not kept")
+        if request.signed and status == 403:
+            self.counts["lost"] += 1
+            problems.append("a correctly signed request refused")
         if status == 400 and (deltas["events"] or deltas["messages"] or deltas["inbound"]):
             self.counts["partial"] += 1
             problems.append("400 with events written")

@@ -21,6 +21,7 @@ PEOPLE = (
     "+13125550101",  # Telnyx group MMS recipients
     "+13125550102",
     "+13125550103",
+    "+4532123456",  # a Danish mobile: ten digits in all, as Vonage's msisdn writes it
 )
 
 _FORMATS = (

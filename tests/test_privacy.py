@@ -4,6 +4,7 @@ The people's numbers of the test data (tests/privacy.py) are searched in every c
 Every test of the suite also fails on one written to a log (conftest ``no_numbers_in_logs``).
 """
 
+import json
 import logging
 import re
 import sys
@@ -59,6 +60,12 @@ CALLBACKS = [
     ("twilio", "status", "form", twilio.WHATSAPP_FAILED_63016),
     ("twilio", "inbound", "form", {"MessageSid": "SM9", "From": "+14155550100", "Body": "STOP"}),
     ("vonage", "status", "get", vonage.dlr("failed", **{"err-code": "2"})),
+    (
+        "vonage",
+        "status",
+        "get",
+        vonage.dlr("delivered", message_id="0B000001DK", msisdn="4532123456"),
+    ),
     ("vonage", "status", "json", vonage.MESSAGES_DELIVERED),
     ("vonage", "inbound", "get", vonage.inbound_sms("STOP")),
     ("plivo", "status", "form", plivo.callback("undelivered", ErrorCode="200")),
@@ -85,10 +92,13 @@ def traffic(django_capture_on_commit_callbacks):
 
 
 def test_signature_rejections_log_the_url_with_numbers_masked(caplog):
+    danish = vonage.dlr("delivered", msisdn="4532123456")
     with caplog.at_level(logging.WARNING, logger="delivery.webhooks"):
         assert deliver("vonage", vonage.DLR_DELIVERED, transport="get", signed=False).status_code
+        assert deliver("vonage", danish, transport="get", signed=False).status_code
         assert deliver("twilio", twilio.DELIVERED, transport="get", signed=False).status_code
     assert "msisdn=••••••••0001" in caplog.text  # the URL is logged, to diagnose proxies
+    assert "msisdn=••••••3456" in caplog.text  # ten digits, no "+": masked by its field name
     assert "To=%2B•••••••5310" in caplog.text
     assert not numbers_in(caplog.text)
 
@@ -169,8 +179,7 @@ def test_provider_error_text_is_masked_on_the_message_page(traffic):
     assert not numbers_in(html)
 
 
-def test_reveal_reasons_are_stored_with_numbers_masked(traffic, settings):
-    settings.SMS_DELIVERY = {**settings.SMS_DELIVERY, "DEFAULT_REGION": "US"}
+def test_reveal_reasons_are_stored_with_numbers_masked(traffic):
     client = staff("lead", LEAD)
     message = Message.objects.exclude(recipient_encrypted="").first()
     for reason in ["ticket 88: +14155550100 asked", "called from (415) 555-0100", "4155550100"]:
@@ -234,3 +243,23 @@ def test_an_agent_crawl_of_every_console_page_finds_no_number(traffic, group):
     for url, html in pages.items():
         assert not numbers_in(unquote(url)), url
         assert not numbers_in(unescape(html)), (url, numbers_in(unescape(html)))
+
+
+def test_raw_payload_pages_show_odd_stored_values_without_failing(traffic):
+    """A signed payload may hold a lone surrogate or NUL; its page must still render."""
+    body = json.dumps(telnyx.event("delivered", message_id="odd-1", event_id="odd-event"))[:-1]
+    body += ', "x": ["\\ud800", "\\u0000", "\\u202e"]}'
+    assert (
+        send(
+            Client(),
+            build(Spec("telnyx", "status", "raw", None, body=body.encode()), "http://testserver"),
+        ).status_code
+        == 200
+    )
+    message = Message.objects.get(provider_message_id="odd-1")
+    client = staff("lead", LEAD)
+    url = reverse("admin:sms_delivery_message_raw", args=[message.pk])
+    for unmasked in ("", "1"):
+        response = client.post(url, {"reason": "ticket 12, odd data", "unmasked": unmasked})
+        assert response.status_code == 200
+        assert "\\ud800" in response.content.decode()

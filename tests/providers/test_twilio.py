@@ -344,3 +344,17 @@ def test_get_callback_body_is_never_read():
     )
     provider.verify(request)
     assert provider.parse(request)[0].raw_status == "sent"
+
+
+def test_get_callback_with_an_unreadable_body_is_still_read_from_its_url(client):
+    query = urlencode(payloads.SENT)
+    signature = sign({}, f"{URL}?{query}")
+    response = client.generic(
+        "GET",
+        f"{PATH}?{query}",
+        b"\xff\xfe",
+        content_type=FORM,
+        headers={"X-Twilio-Signature": signature},
+    )
+    assert response.status_code == 200, response.content
+    assert Message.objects.get().current_status == Status.SENT
