@@ -63,8 +63,12 @@ class MessagePagesMixin(admin.ModelAdmin):
     # -- pages ----------------------------------------------------------------------------
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        """The message page replaces the change form: delivery records are read-only."""
-        return self.detail_view(request, self._message(request, object_id))
+        """The message page replaces the change form: delivery records are read-only, so
+        nothing can be posted to it (403, even for a superuser)."""
+        message = self._message(request, object_id)
+        if request.method != "GET":
+            raise PermissionDenied
+        return self.detail_view(request, message)
 
     def reveal_view(self, request, object_id):
         message = self._message(request, object_id)

@@ -11,7 +11,7 @@ from django.urls import reverse
 from delivery.ingest import ingest, register_outbound
 from delivery.lifecycle import ErrorCategory, Status
 from delivery.masking import mask_data, mask_phone, mask_text
-from delivery.models import Message
+from delivery.models import Message, RawWebhook
 from support_console.groups import AGENT, LEAD
 from support_console.models import RevealLog
 from tests.factories import NormalizedEventFactory as Event
@@ -280,8 +280,18 @@ def test_audit_records_cannot_be_changed_or_deleted(admin_client, lead_client, m
 
 def test_delivery_records_are_read_only_in_the_console(admin_client, message):
     change = reverse("admin:sms_delivery_message_change", args=[message.pk])
-    assert admin_client.post(change, {"current_status": "delivered"}).status_code in (200, 403)
+    assert admin_client.post(change, {"current_status": "delivered"}).status_code == 403
     assert Message.objects.get().current_status == Status.UNDELIVERED
+    raw = RawWebhook.objects.create(provider="twilio", method="POST", path="/")
+    raw_change = reverse("admin:sms_delivery_rawwebhook_change", args=[raw.pk])
+    assert admin_client.post(raw_change, {"provider": "forged"}).status_code == 200  # a reason form
+    assert RawWebhook.objects.get().provider == "twilio"
+    for model in ("message", "rawwebhook"):
+        url = reverse(
+            f"admin:sms_delivery_{model}_delete",
+            args=[message.pk if model == "message" else raw.pk],
+        )
+        assert admin_client.post(url, {"post": "yes"}).status_code == 403
     assert admin_client.get(reverse("admin:sms_delivery_message_add")).status_code == 403
 
 

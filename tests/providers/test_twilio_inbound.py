@@ -9,32 +9,13 @@ from delivery.events import ConsentChange, keyword_of
 from delivery.models import InboundMessage, RawWebhook
 from delivery.recipients import recipient_hash
 from delivery.signals import consent_changed
+from tests.fixtures.twilio import incoming
 
 pytestmark = [pytest.mark.twilio, pytest.mark.django_db]
 
 PATH = "/webhooks/twilio/inbound/"
 URL = "http://testserver" + PATH
 FORM = "application/x-www-form-urlencoded"
-
-
-def incoming(body, sid="SM5e1b2c904d1ab04f0fc7a58abca91342", **extra):
-    """An incoming-message webhook as Twilio posts it (fields from its webhook-request guide)."""
-    return {
-        "AccountSid": "AC00000000000000000000000000000000",
-        "ApiVersion": "2010-04-01",
-        "Body": body,
-        "From": "+14155550100",
-        "FromCountry": "US",
-        "MessageSid": sid,
-        "MessagingServiceSid": "MG9752274e9e519418a7406176694466fa",
-        "NumMedia": "0",
-        "NumSegments": "1",
-        "SmsMessageSid": sid,
-        "SmsSid": sid,
-        "SmsStatus": "received",
-        "To": "+15017122661",
-        **extra,
-    }
 
 
 def post(client, params, secret="12345"):
