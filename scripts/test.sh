@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The full check: lint, Django checks, the suite on SQLite, the suite on a throwaway PostgreSQL 15
-# server, and (when a Python >= 3.12 is on the machine) the suite on Django 6.x.
+# The full check: lint, types, Django checks, the suite on SQLite, the suite on a throwaway
+# PostgreSQL 15 server, and (when a Python >= 3.12 is on the machine) the suite on Django 6.x and
+# on Django 5.2 with that Python.
 set -euo pipefail
 venv=${VENV:-.venv}
 py="$venv/bin/python"
@@ -29,20 +30,24 @@ DATABASE_URL="sqlite:///$tmp/test.sqlite3" "$py" -m pytest -q
 step "pytest on PostgreSQL"
 scripts/with-postgres.sh env SMS_DELIVERY_REQUIRE_POSTGRES=1 "$py" -m pytest -q -m "not slow and not browser"
 
-step "Django 6.x"
-py6=""
+# Django 6.x needs Python >= 3.12; Django 5.2 LTS is tested on that newer Python as well.
+newer=""
 for cand in python3.13 python3.12 "$HOME"/.pyenv/versions/3.13*/bin/python3 "$HOME"/.pyenv/versions/3.12*/bin/python3; do
   if command -v "$cand" >/dev/null 2>&1 \
     && "$cand" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then
-    py6=$(command -v "$cand"); break
+    newer=$(command -v "$cand"); break
   fi
 done
-if [ -z "$py6" ]; then
-  echo "NOT TESTED: Django 6.x needs Python >= 3.12 and none was found on this machine."
+suite_on() {  # suite_on <venv> <Django requirement>
+  scripts/setup.sh "$newer" "$1"
+  "$1/bin/python" -m pip install --quiet --disable-pip-version-check "$2"
+  step "Django $("$1/bin/python" -c 'import django; print(django.get_version())') on $("$newer" -V)"
+  DATABASE_URL="sqlite:///$tmp/test-$(basename "$1").sqlite3" "$1/bin/python" -m pytest -q -m "not slow and not browser"
+}
+if [ -z "$newer" ]; then
+  step "Django 6.x"
+  echo "NOT TESTED: Django 6.x (and 5.2 on a newer Python) need Python >= 3.12; none was found."
 else
-  venv6="$venv-django6"
-  scripts/setup.sh "$py6" "$venv6"
-  "$venv6/bin/python" -m pip install --quiet --disable-pip-version-check "Django>=6.0,<7"
-  echo "Django $("$venv6/bin/python" -c 'import django; print(django.get_version())') on $("$py6" -V)"
-  DATABASE_URL="sqlite:///$tmp/test6.sqlite3" "$venv6/bin/python" -m pytest -q -m "not slow and not browser"
+  suite_on "$venv-django6" "Django>=6.0,<7"
+  suite_on "$venv-django52" "Django>=5.2,<6"
 fi

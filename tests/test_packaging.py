@@ -7,6 +7,7 @@ accepts a signed Twilio callback.
 """
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -125,6 +126,12 @@ def test_wheel_installs_and_works_in_a_fresh_project(tmp_path):
     assert {"delivery", "providers", "support_console"} <= top_level
     assert not top_level & {"config", "tests", "templates", "scripts"}
     assert "delivery/migrations/0001_initial.py" in names
+    # What a package index shows: valid metadata, and a README whose links and images work
+    # there (absolute, not relative to the repository).
+    run(sys.executable, "-m", "twine", "check", "--strict", str(wheel), cwd=ROOT)
+    metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("METADATA")))
+    assert not re.search(rb"\]\((?:docs|providers|config|scripts)/", metadata)
+    assert b"https://raw.githubusercontent.com/" in metadata  # the screenshots
 
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", str(venv), cwd=tmp_path)
