@@ -1,8 +1,9 @@
 # Two commands for a fresh machine (Python >= 3.11; PostgreSQL optional):
-#   make demo   set up, load demo data, create users, serve the console on 127.0.0.1:8000
-#   make test   set up, lint, check, run the suite on SQLite and on a throwaway PostgreSQL
+#   make demo   set up, load demo data, create users, serve the console on 127.0.0.1:$(PORT)
+#   make test   set up, lint, type-check, run the suite on SQLite and on a throwaway PostgreSQL
 PYTHON ?= python3
 VENV ?= .venv
+PORT ?= 8000
 
 .PHONY: demo test setup
 
@@ -11,10 +12,11 @@ setup:
 
 demo: setup
 	$(VENV)/bin/python manage.py migrate --no-input
-	$(VENV)/bin/python manage.py demo_setup
+	$(VENV)/bin/python manage.py demo_setup --port $(PORT)
 	@# Once the server is up, post live signed Twilio callbacks to it (duplicated, shuffled).
-	@(sleep 5; $(VENV)/bin/python manage.py sms_delivery_simulate --messages 25 --delay 0.1) &
-	$(VENV)/bin/python manage.py runserver 127.0.0.1:8000
+	@(sleep 5; $(VENV)/bin/python manage.py sms_delivery_simulate --url http://127.0.0.1:$(PORT) --messages 25 --delay 0.1) &
+	$(VENV)/bin/python manage.py runserver 127.0.0.1:$(PORT)
 
 test: setup
+	@VENV="$(VENV)" scripts/install-browser.sh
 	@VENV="$(VENV)" scripts/test.sh

@@ -20,8 +20,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--messages", type=int, default=300)
+        parser.add_argument("--port", type=int, default=8000, help="Where make demo serves.")
 
-    def handle(self, *args, messages, **options):
+    def handle(self, *args, messages, port, **options):
         call_command("sms_delivery_seed", messages=messages, stdout=self.stdout)
         User = get_user_model()  # noqa: N806
         for username, password, group, superuser in USERS:
@@ -33,7 +34,11 @@ class Command(BaseCommand):
                 user.save()
             if group:
                 user.groups.add(Group.objects.get(name=group))
-        self.stdout.write(self.style.SUCCESS("\nDemo ready: http://127.0.0.1:8000/admin/"))
+        self.stdout.write(self.style.SUCCESS(f"\nDemo ready: http://127.0.0.1:{port}/admin/"))
+        self.stdout.write(
+            "  Live callbacks (signed, duplicated, shuffled) and a few STOP replies are posted "
+            "to it once the server is up; post more with sms_delivery_simulate."
+        )
         for username, password, group, _ in USERS:
             role = group or "superuser"
             self.stdout.write(f"  {role:<14} username {username:<6} password {password}")
