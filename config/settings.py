@@ -83,6 +83,8 @@ SMS_DELIVERY = {
     "WEBHOOK_BASE_URL": env.str("WEBHOOK_BASE_URL", default="") or None,
     "HASH_KEY": env.str("SMS_DELIVERY_HASH_KEY", default=""),
     "ENCRYPTION_KEYS": env.list("SMS_DELIVERY_ENCRYPTION_KEYS", default=[]),
+    # Numbers typed without a country code (console search, register_outbound) are read here.
+    "DEFAULT_REGION": env.str("SMS_DELIVERY_DEFAULT_REGION", default="US") or None,
     "PROVIDERS": {
         "twilio": {
             "ACCOUNT_SID": env.str("TWILIO_ACCOUNT_SID", default=""),

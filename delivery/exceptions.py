@@ -60,5 +60,10 @@ class ProviderNotConfigured(SmsDeliveryError, APIException):
     default_code = "provider_not_configured"
 
 
+class InvalidNumber(SmsDeliveryError, ValueError):
+    """A number given to the app (not by a provider) that cannot be read as a phone number. The
+    message names no digits: it may end up in a log."""
+
+
 class ConfigurationError(ImproperlyConfigured):
     """Misconfiguration; deliberately not a SmsDeliveryError so nothing swallows it."""

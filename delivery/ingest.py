@@ -21,11 +21,13 @@ from django.db import DataError, IntegrityError, connections, router, transactio
 from django.utils import timezone
 
 from . import storable
+from .conf import app_settings
 from .events import ConsentChange, Event, InboundEvent, NormalizedEvent
-from .exceptions import MalformedPayload
+from .exceptions import InvalidNumber, MalformedPayload
 from .lifecycle import Status, precedence_key, supersedes
 from .masking import mask_text
 from .models import InboundMessage, Message, MessageEvent, RawWebhook
+from .recipients import to_e164
 from .signals import consent_changed, message_status_changed
 
 #: Reports that prove the message left the provider, and ones that prove it arrived.
@@ -174,12 +176,28 @@ def register_outbound(
 
     Safe to call after callbacks for the message already arrived (they may outrun the send
     call's response): it fills in what the callbacks did not know and keeps their status.
+    ``to`` may be in any common format; without a country code it is read in
+    ``SMS_DELIVERY["DEFAULT_REGION"]``. Raises InvalidNumber, recording nothing, when it cannot
+    be read as a phone number.
     """
+    e164 = to_e164(to, app_settings.DEFAULT_REGION) if to else None
+    if to and not e164:
+        raise InvalidNumber(
+            "register_outbound(to=...) is not a phone number"
+            + (
+                ""
+                if app_settings.DEFAULT_REGION
+                else " (without a country code, set DEFAULT_REGION)"
+            )
+            + "."
+        )
     using = router.db_for_write(Message)
     with transaction.atomic(using=using):
         message = _lock_or_create(provider, provider_message_id, using)
-        if to:
-            message.set_recipient(to)
+        if not message.registered_at:
+            message.registered_at = timezone.now()
+        if e164:
+            message.set_recipient(e164)
         for name, value in [
             ("sender_identity", sender_identity),
             ("template_key", template_key),

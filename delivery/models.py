@@ -200,6 +200,15 @@ class Message(models.Model):
         default=False,
         help_text=_("An event carried a status this library could not map."),
     )
+    registered_at = models.DateTimeField(
+        _("requested"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "When the app recorded the send (register_outbound); empty for a message known only "
+            "from the provider's reports."
+        ),
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -364,18 +373,27 @@ class MessageEvent(models.Model):
 
 
 class InboundMessageQuerySet(models.QuerySet):
+    def consent_changes(self, recipient_hash: str) -> dict[tuple[str, str], InboundMessage]:
+        """A person's latest opt-out or opt-in towards each of our sender identities, keyed by
+        :func:`~delivery.recipients.identity_key` (providers spell one identity differently)."""
+        if not recipient_hash:
+            return {}
+        latest: dict[tuple[str, str], InboundMessage] = {}
+        changes = (
+            self.filter(sender_hash=recipient_hash)
+            .exclude(consent__in=["", ConsentChange.HELP])
+            .order_by("-received_at", "-id")[:200]
+        )
+        for change in changes:
+            latest.setdefault(recipients.identity_key(change.our_identity), change)
+        return latest
+
     def consent_for(self, recipient_hash: str, our_identity: str | None = None):
         """The latest opt-out / opt-in of a person (towards one of our senders), or None."""
-        if not recipient_hash:
-            return None
-        mine = self.filter(sender_hash=recipient_hash)
+        latest = self.consent_changes(recipient_hash)
         if our_identity is not None:
-            mine = mine.filter(our_identity=our_identity)
-        return (
-            mine.exclude(consent__in=["", ConsentChange.HELP])
-            .order_by("-received_at", "-id")
-            .first()
-        )
+            return latest.get(recipients.identity_key(our_identity))
+        return max(latest.values(), key=lambda c: (c.received_at, c.pk), default=None)
 
 
 class InboundMessage(models.Model):

@@ -63,6 +63,16 @@ def protect(number: str) -> tuple[str, str, str] | None:
     return (e164, recipient_hash(e164), encrypt(e164)) if e164 else None
 
 
+def identity_key(identity: str) -> tuple[str, str]:
+    """``(channel, address)`` of one of our sender identities, comparable across the ways
+    providers spell it: ``whatsapp:447700900000`` and ``whatsapp:+447700900000`` are one, and so
+    are Plivo's ``14155550199`` and Twilio's ``+14155550199``."""
+    channel, sep, address = identity.strip().rpartition(":")
+    address = address.strip()
+    e164 = to_e164(address) or (to_e164("+" + address) if address.isdigit() else None)
+    return (channel.lower() if sep else "sms"), (e164 or address.lower())
+
+
 @dataclass(frozen=True)
 class Location:
     """Where a number is registered, as far as its digits tell."""

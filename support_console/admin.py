@@ -3,56 +3,30 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.contrib.admin.views.main import PAGE_VAR, SEARCH_VAR
-from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.http import HttpResponseRedirect
-from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_POST
 
-from delivery import crypto
-from delivery.conf import app_settings
+from delivery.crypto import decrypt
 from delivery.masking import mask_phone
-from delivery.models import VIEW_RAW_PAYLOAD, Message, RawWebhook
-from delivery.recipients import recipient_hash, to_e164
+from delivery.models import VIEW_RAW_PAYLOAD, InboundMessage, Message, RawWebhook
 
 from .display import country_name, flag, status_badge
 from .filters import (
     CountryFilter,
     FinalFilter,
+    KeywordFilter,
+    OurIdentityFilter,
     ProviderFilter,
     ReviewFilter,
     SenderFilter,
+    SenderHashFilter,
     TemplateFilter,
 )
 from .models import RevealLog
 from .pagination import CappedCountPaginator
+from .search import NumberSearchMixin
 from .views import MessagePagesMixin, RawWebhookPagesMixin
-
-
-def looks_like_phone_number(term: str) -> bool:
-    """Digits with phone punctuation only (ids such as SM…/msg_… contain letters)."""
-    digits = sum(c.isdigit() for c in term)
-    return digits >= 6 and all(c.isdigit() or c in "+-.() /" for c in term)
-
-
-#: A searched number travels in URLs as this prefix and the number encrypted: opaque in access
-#: logs, browser history and ``_changelist_filters``, readable only by the console.
-NUMBER_TOKEN = "number:"
-
-
-def number_token(term: str) -> str:
-    return NUMBER_TOKEN + crypto.encrypt(term)
-
-
-def searched_number(term: str) -> str | None:
-    """The E.164 number behind a search token; None if ``term`` is not one (or is unreadable)."""
-    if not term.startswith(NUMBER_TOKEN):
-        return None
-    number = crypto.decrypt(term.removeprefix(NUMBER_TOKEN))
-    return to_e164(number, app_settings.DEFAULT_REGION) or ""
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -69,7 +43,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Message)
-class MessageAdmin(MessagePagesMixin, ReadOnlyAdmin):
+class MessageAdmin(MessagePagesMixin, NumberSearchMixin, ReadOnlyAdmin):
     list_display = (
         "public_id",
         "masked_recipient",
@@ -93,7 +67,7 @@ class MessageAdmin(MessagePagesMixin, ReadOnlyAdmin):
         ReviewFilter,
         ("created_at", admin.DateFieldListFilter),
     )
-    search_fields = ("public_id",)  # replaced by get_search_results; shows the search box
+    number_hash_field = "recipient_hash"
     search_help_text = _(
         "Exact match: a phone number in any format, a provider message id, or a public id."
     )
@@ -102,43 +76,9 @@ class MessageAdmin(MessagePagesMixin, ReadOnlyAdmin):
     list_per_page = 50
     paginator = CappedCountPaginator
     show_full_result_count = False  # no second COUNT(*) of the whole table
-    change_list_template = "support_console/message_change_list.html"
 
     class Media:
         css = {"all": ["support_console/console.css"]}
-
-    # -- search without numbers in URLs ----------------------------------------------------
-
-    def get_urls(self):
-        name = f"{self.opts.app_label}_{self.opts.model_name}_search"
-        view = self.admin_site.admin_view(require_POST(self.search_view))
-        return [path("search/", view, name=name), *super().get_urls()]
-
-    def search_view(self, request):
-        """The search form posts here; answer with the list, the number replaced by a token."""
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        return self._search_redirect(request.POST)
-
-    def changelist_view(self, request, extra_context=None):
-        term = request.GET.get(SEARCH_VAR, "").strip()
-        if looks_like_phone_number(term):  # a number typed into the URL itself: move it out
-            return self._search_redirect(request.GET)
-        number = searched_number(term)
-        shown = term if number is None else (mask_phone(number) or "•••")
-        return super().changelist_view(request, {**(extra_context or {}), "search_shown": shown})
-
-    def _search_redirect(self, params) -> HttpResponseRedirect:
-        query = params.copy()
-        for name in ("csrfmiddlewaretoken", PAGE_VAR):
-            query.pop(name, None)
-        term = query.pop(SEARCH_VAR, [""])[-1].strip()
-        if term:
-            query[SEARCH_VAR] = number_token(term) if looks_like_phone_number(term) else term
-        url = reverse(
-            f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}_changelist"
-        )
-        return HttpResponseRedirect(f"{url}?{query.urlencode()}" if query else url)
 
     @admin.display(description=_("recipient"))
     def masked_recipient(self, message):
@@ -155,16 +95,8 @@ class MessageAdmin(MessagePagesMixin, ReadOnlyAdmin):
             '<span title="{}">{} {}</span>', country_name(code), flag(code), code or "—"
         )
 
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        number = searched_number(term)
-        if number is not None:
-            if not number:
-                return queryset.none(), False
-            return queryset.filter(recipient_hash=recipient_hash(number)), False
-        return queryset.filter(Q(public_id=term) | Q(provider_message_id=term)), False
+    def search_other(self, queryset, term):
+        return queryset.filter(Q(public_id=term) | Q(provider_message_id=term))
 
 
 class ParseFailedFilter(admin.SimpleListFilter):
@@ -199,6 +131,51 @@ class RawWebhookAdmin(RawWebhookPagesMixin, ReadOnlyAdmin):
 
     def has_view_permission(self, request, obj=None):
         return super().has_view_permission(request, obj) and request.user.has_perm(VIEW_RAW_PAYLOAD)
+
+
+@admin.register(InboundMessage)
+class InboundMessageAdmin(NumberSearchMixin, ReadOnlyAdmin):
+    """Messages people sent us, reduced to their consent change (opt-out, opt-in, help); the
+    text itself stays in the raw request. Numbers masked; search by the sender's number."""
+
+    list_display = (
+        "received_at",
+        "masked_sender",
+        "our_identity",
+        "keyword",
+        "consent",
+        "provider",
+    )
+    list_filter = (
+        "consent",
+        KeywordFilter,
+        ProviderFilter,
+        OurIdentityFilter,
+        SenderHashFilter,
+        ("received_at", admin.DateFieldListFilter),
+    )
+    fields = readonly_fields = (
+        "received_at",
+        "masked_sender",
+        "our_identity",
+        "keyword",
+        "consent",
+        "provider",
+        "provider_message_id",
+    )
+    number_hash_field = "sender_hash"
+    search_help_text = _("Exact match: the sender's phone number in any format.")
+    ordering = ("-received_at", "-id")
+    sortable_by = ("received_at",)
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+
+    class Media:
+        css = {"all": ["support_console/console.css"]}
+
+    @admin.display(description=_("from"))
+    def masked_sender(self, inbound):
+        return mask_phone(decrypt(inbound.sender_encrypted)) or "—"
 
 
 @admin.register(RevealLog)

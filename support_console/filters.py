@@ -11,7 +11,6 @@ from django.core.cache import cache
 from django.utils.translation import gettext_lazy as _
 
 from delivery.lifecycle import FINAL_STATUSES
-from delivery.models import Message
 
 from .display import country_label
 
@@ -24,12 +23,13 @@ class CachedDistinctFilter(admin.SimpleListFilter):
     field: str
 
     def lookups(self, request, model_admin):
-        key = f"sms_delivery:filter:{self.field}"
+        model = model_admin.model
+        key = f"sms_delivery:filter:{model._meta.model_name}:{self.field}"
         values = cache.get(key)
         if values is None:
             values = sorted(
                 v
-                for v in Message.objects.order_by()
+                for v in model.objects.order_by()
                 .values_list(self.field, flat=True)
                 .distinct()[:500]
                 if v
@@ -66,6 +66,30 @@ class SenderFilter(CachedDistinctFilter):
 class TemplateFilter(CachedDistinctFilter):
     title = _("template")
     parameter_name = field = "template_key"
+
+
+class OurIdentityFilter(CachedDistinctFilter):
+    title = _("received by")
+    parameter_name = field = "our_identity"
+
+
+class KeywordFilter(CachedDistinctFilter):
+    title = _("keyword")
+    parameter_name = field = "keyword"
+
+
+class SenderHashFilter(admin.SimpleListFilter):
+    """``?sender=<keyed hash>``: one person's messages, linked from a message page (the hash is
+    opaque; the number never appears in the URL). Not shown in the sidebar."""
+
+    title = _("sender")
+    parameter_name = "sender"
+
+    def lookups(self, request, model_admin):
+        return []
+
+    def queryset(self, request, queryset):
+        return queryset.filter(sender_hash=self.value()) if self.value() else queryset
 
 
 class FinalFilter(admin.SimpleListFilter):

@@ -12,6 +12,7 @@ LEAD = "Support lead"
 AGENT_PERMISSIONS = [
     ("sms_delivery", "view_message"),
     ("sms_delivery", "view_messageevent"),
+    ("sms_delivery", "view_inboundmessage"),
 ]
 LEAD_PERMISSIONS = [
     *AGENT_PERMISSIONS,

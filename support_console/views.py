@@ -16,13 +16,15 @@ from django.views.decorators.http import require_POST
 
 from delivery.conf import app_settings
 from delivery.masking import Revealed, mask_phone, mask_text, pretty
-from delivery.models import REVEAL_RECIPIENT, VIEW_RAW_PAYLOAD, InboundMessage, MessageEvent
+from delivery.models import REVEAL_RECIPIENT, VIEW_RAW_PAYLOAD, MessageEvent
 from delivery.registry import error_info
 
 from . import timeline
+from .answers import answer
 from .audit import read_reason, record_reveal
 from .display import country_label, duration, status_badge
 from .models import RevealLog
+from .zones import recipient_zone
 
 
 class MessagePagesMixin(admin.ModelAdmin):
@@ -81,7 +83,9 @@ class MessagePagesMixin(admin.ModelAdmin):
         return self.detail_view(request, message, revealed=Revealed(message.recipient))
 
     def detail_view(self, request, message, revealed="", reveal_error="", status=200):
-        zone = timeline.recipient_zone(message, request.GET.get("tz", ""))
+        number = message.recipient
+        zone = recipient_zone(number, message.recipient_time_zone, request.GET.get("tz", ""))
+        events = list(MessageEvent.objects.timeline(message))
         info = error_info(message.provider, message.error_code)
         product_url = app_settings.PRODUCT_ACTION_URL
         context = {
@@ -92,18 +96,16 @@ class MessagePagesMixin(admin.ModelAdmin):
             "message": message,
             "status_badge": status_badge(message.current_status),
             "country": country_label(message.destination_country),
-            "masked_recipient": mask_phone(message.recipient),
+            "masked_recipient": mask_phone(number),
             "revealed": revealed,
             "reveal_error": reveal_error,
             "can_reveal": self.has_reveal_recipient_permission(request, message),
             "can_view_raw": self.has_view_raw_payload_permission(request, message),
             "zone": zone,
-            "rows": timeline.timeline(message),
+            "rows": timeline.timeline(message, events),
             "latencies": [(label, duration(d)) for label, d in timeline.latencies(message)],
-            "next_step": timeline.next_step(message),
+            "answers": answer(message, events),
             "error": info,
-            "related": timeline.related(message),
-            "consent": InboundMessage.objects.consent_for(message.recipient_hash),
             "product_url": (
                 product_url.format(reference=message.product_reference)
                 if product_url and message.product_reference

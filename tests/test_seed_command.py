@@ -54,12 +54,23 @@ def test_seed_spreads_sends_over_the_last_days():
         assert event.provider_occurred_at < event.received_at
 
 
-def test_second_run_adds_no_rows():
+def test_second_run_leaves_the_evidence_as_it_was():
     seed()
-    counts = (Message.objects.count(), MessageEvent.objects.count())
+    before = list(MessageEvent.objects.values_list("id", "duplicate_count", "received_at"))
     output = seed()
-    assert (Message.objects.count(), MessageEvent.objects.count()) == counts
-    assert "0 messages created (40 already there), 0 events stored" in output
+    assert list(MessageEvent.objects.values_list("id", "duplicate_count", "received_at")) == before
+    assert "0 messages created (40 already there), 0 events stored, 0 duplicates" in output
+
+
+def test_demo_timelines_are_physically_possible():
+    """Nothing is sent before it was requested, nor delivered before it was sent."""
+    seed(days=3)
+    for message in Message.objects.all():
+        assert message.registered_at == message.created_at
+        if message.first_sent_at:
+            assert message.first_sent_at >= message.registered_at, message.public_id
+        if message.delivered_at and message.first_sent_at:
+            assert message.delivered_at >= message.first_sent_at, message.public_id
 
 
 def test_larger_run_only_adds_the_missing_messages():

@@ -1,5 +1,6 @@
 """The support console without a browser: masking, search, permissions, audit, query budget."""
 
+from dataclasses import replace
 from urllib.parse import unquote
 
 import pytest
@@ -72,6 +73,7 @@ def message():
     return register_outbound(
         provider="twilio",
         provider_message_id=Event().provider_message_id,
+        sender_identity="+15017122661",
         template_key="otp_login",
         product_reference="login:42",
     )
@@ -340,4 +342,25 @@ def test_message_page_warns_when_the_recipient_opted_out(agent_client, message):
         ]
     )
     body = page(agent_client, message).content.decode()
-    assert 'id="sms-consent"' in body and "Opted out." in body and "<code>STOP</code>" in body
+    assert 'id="sms-consent"' in body and "Opted out of this sender." in body
+    assert "<code>STOP</code>" in body and "Reply START" in body  # what to tell the customer
+
+
+def test_an_opt_out_from_another_sender_does_not_block_this_one(agent_client, message):
+    from delivery.events import ConsentChange, InboundEvent
+
+    stop = InboundEvent(
+        provider="plivo",
+        provider_message_id="in-1",
+        sender="+1 415 555 0100",
+        our_identity="14155550199",  # another of our numbers, as Plivo writes it
+        keyword="STOP",
+        consent=ConsentChange.OPT_OUT,
+    )
+    ingest([stop])
+    body = page(agent_client, message).content.decode()
+    assert 'id="sms-consent"' not in body
+    assert "Also opted out of 14155550199" in body and "does not block this sender" in body
+    # The same number spelled Twilio's way is the same sender.
+    ingest([replace(stop, provider_message_id="in-2", our_identity="+15017122661")])
+    assert 'id="sms-consent"' in page(agent_client, message).content.decode()

@@ -7,10 +7,9 @@ out of order or before the send call returned, receipts that never come, errors 
 categories and status words the mappings do not know (the review queue).
 
 Deterministic and idempotent: everything is drawn from ``random.Random(--seed)`` and the
-provider message ids are hashes of the seed and the message's index, so a second run stores
-nothing new (it only counts duplicates), and ``--messages 300`` after ``--messages 200`` adds
-exactly the 100 missing messages. Event times are offsets from the message's creation time,
-which a re-run reads back from the database.
+provider message ids are hashes of the seed and the message's index, so a second run leaves the
+stored evidence as it was (no duplicate counted, no time moved), and ``--messages 300`` after
+``--messages 200`` adds exactly the 100 missing messages.
 """
 
 from __future__ import annotations
@@ -74,18 +73,19 @@ class Command(BaseCommand):
     def seed_batch(self, plans: list[Plan], now: datetime, totals: Counter, statuses: Counter):
         """Send and call back one batch of messages in one transaction (two ingest() calls)."""
         ids = [plan.message_id for plan in plans]
-        existing = dict(
-            ((provider, message_id), created)
-            for provider, message_id, created in Message.objects.filter(
-                provider_message_id__in=ids
-            ).values_list("provider", "provider_message_id", "created_at")
+        existing = set(
+            Message.objects.filter(provider_message_id__in=ids).values_list(
+                "provider", "provider_message_id"
+            )
         )
+        # A message already seeded keeps its evidence untouched: feeding its callbacks again
+        # would count them as the provider's duplicates.
+        plans = [plan for plan in plans if (plan.provider, plan.message_id) not in existing]
+        ids = [plan.message_id for plan in plans]
         early, late, sent_at = [], [], {}
         for plan in plans:
             key = (plan.provider, plan.message_id)
-            # A re-run anchors the timeline on the stored send time, so the events (and their
-            # dedupe keys) come out identical.
-            sent_at[key] = existing.get(key) or now - plan.age
+            sent_at[key] = now - plan.age
             events = plan.events(sent_at[key])
             split = 1 if plan.early else 0  # callback that outran the send call's response
             early += events[:split]
@@ -103,14 +103,13 @@ class Command(BaseCommand):
                     product_reference=plan.product_reference,
                     segments=plan.segments,
                 )
-                if (plan.provider, plan.message_id) not in existing:
-                    message.created_at = sent_at[plan.provider, plan.message_id]
-                    created.append(message)
+                message.created_at = message.registered_at = sent_at[plan.provider, plan.message_id]
+                created.append(message)
             results.append(ingest(late))
             # Demo data only: register_outbound and ingest stamp "now", so backdate the send
             # time and the receive times with bulk updates (no save(), no signal) to spread the
             # messages over --days as if their callbacks had arrived a few seconds after the fact.
-            Message.objects.bulk_update(created, ["created_at"])
+            Message.objects.bulk_update(created, ["created_at", "registered_at"])
             new_events = MessageEvent.objects.filter(
                 message__in=created, provider_occurred_at__isnull=False
             )
