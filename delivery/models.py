@@ -372,7 +372,7 @@ class MessageEvent(models.Model):
         return crypto.decrypt_json(self.payload_encrypted) if self.payload_encrypted else {}
 
 
-class InboundMessageQuerySet(models.QuerySet):
+class InboundMessageQuerySet(models.QuerySet["InboundMessage"]):
     def consent_changes(self, recipient_hash: str) -> dict[tuple[str, str], InboundMessage]:
         """A person's latest opt-out or opt-in towards each of our sender identities, keyed by
         :func:`~delivery.recipients.identity_key` (providers spell one identity differently)."""
