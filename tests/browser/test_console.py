@@ -20,6 +20,7 @@ from delivery.lifecycle import ErrorCategory, Status
 from delivery.models import Message, MessageEvent
 from support_console.groups import AGENT, LEAD
 from support_console.models import RevealLog
+from support_console.templatetags.console_time import offset
 from tests.factories import NormalizedEventFactory as Event
 from tests.privacy import numbers_in
 
@@ -100,7 +101,8 @@ def test_agent_finds_by_number_reads_timeline_and_copies_the_id(page, live_serve
         shown = [
             " ".join(row.locator(f"td.{cell}").inner_text().split()) for cell in ("utc", "local")
         ]
-        assert shown == [utc, local.strftime("%Y-%m-%d %H:%M:%S ") + local.tzname()]
+        when = local.strftime("%Y-%m-%d %H:%M:%S ") + local.tzname()
+        assert shown == [utc, f"{when} ({offset(local)})"]
     expect(rows.nth(0)).to_contain_text("Duplicate: received 2×")
     expect(rows.nth(1)).to_contain_text("Unreachable destination handset")
 
@@ -150,3 +152,95 @@ def test_screenshots_of_the_list_and_the_message_page(page, live_server, login, 
     page.goto(live_server.url + f"/admin/sms_delivery/message/{message.pk}/change/")
     page.screenshot(path=str(target / "message-page.png"), full_page=True)
     assert (target / "message-page.png").stat().st_size > 10_000
+
+
+OUTCOMES = {
+    "delivered": (Status.DELIVERED, "", ""),
+    "failed": (Status.FAILED, "30007", ErrorCategory.CARRIER_FILTERING),
+    "undelivered": (Status.UNDELIVERED, "30003", ErrorCategory.UNREACHABLE_HANDSET),
+    "expired": (Status.EXPIRED, "", ""),
+    "unknown": (Status.UNKNOWN, "", ""),
+    "opted out": (Status.FAILED, "21610", ErrorCategory.OPT_OUT),
+}
+
+
+def outcome_message(name, index):
+    from delivery.events import ConsentChange, InboundEvent
+
+    status, code, category = OUTCOMES[name]
+    sid = f"SM{index:032x}"
+    register_outbound(
+        provider="twilio",
+        provider_message_id=sid,
+        to=f"+1415555{index:04d}",
+        sender_identity="+15017122661",
+        product_reference=f"login:{index}",
+    )
+    events = (
+        [] if status == Status.UNKNOWN else [Event(status=Status.SENT, provider_message_id=sid)]
+    )
+    raw = "partially_delivered" if status == Status.UNKNOWN else str(status)
+    events.append(
+        Event(
+            status=status,
+            raw_status=raw,
+            error_code=code,
+            error_category=category,
+            provider_message_id=sid,
+        )
+    )
+    ingest(events)
+    if name == "opted out":
+        stop = InboundEvent(
+            provider="twilio",
+            provider_message_id=f"SMstop{index}",
+            sender=f"+1415555{index:04d}",
+            our_identity="+15017122661",
+            keyword="STOP",
+            consent=ConsentChange.OPT_OUT,
+        )
+        ingest([stop])
+    return Message.objects.get(provider_message_id=sid)
+
+
+@pytest.mark.parametrize("name", list(OUTCOMES))
+def test_an_agent_gets_the_seven_answers_for_every_outcome(page, live_server, login, name):
+    user("agent", AGENT)
+    message = outcome_message(name, list(OUTCOMES).index(name) + 1)
+    login(page, live_server, "agent", "pw-agent-123")
+    page.goto(live_server.url + f"/admin/sms_delivery/message/{message.pk}/change/")
+    answers = {
+        "when requested": "#answer-requested",
+        "which number": "#recipient-number",
+        "which sender": "#answer-sender",
+        "what the provider said": "#answer-provider",
+        "what the carrier said": "#answer-carrier",
+        "did we retry": "#answer-retry",
+        "what the customer should do": "#sms-customer-step",
+    }
+    for question, selector in answers.items():
+        text = page.locator(selector).inner_text().strip()
+        assert len(text) > 5 and text != "—", (name, question, text)
+    expect(page.locator("#recipient-number")).to_have_text(re.compile(r"\+1 ••• ••• \d{4}"))
+    expect(page.locator("#answer-requested")).to_contain_text("UTC")
+    expect(page.locator("#answer-requested")).to_contain_text(re.compile(r"\(UTC[−+]\d\d:\d\d\)"))
+    if name == "unknown":
+        expect(page.locator("#sms-unknown")).to_contain_text("partially_delivered")
+    if name == "opted out":
+        expect(page.locator("#sms-consent")).to_contain_text("Opted out of this sender")
+        expect(page.locator("#sms-customer-step")).to_contain_text("Reply START")
+
+
+def test_the_list_fits_a_laptop_screen(page, live_server, login, message):
+    user("agent", AGENT)
+    page.set_viewport_size({"width": 1366, "height": 768})
+    login(page, live_server, "agent", "pw-agent-123")
+    page.goto(live_server.url + "/admin/sms_delivery/message/")
+    table = page.locator("#result_list")
+    expect(table).to_be_visible()
+    overflow = page.evaluate(
+        "() => { const t = document.querySelector('#result_list');"
+        " const box = t.closest('.results') || t.parentElement;"
+        " return t.scrollWidth - box.clientWidth; }"
+    )
+    assert overflow <= 0, f"the list is {overflow}px wider than the screen"
