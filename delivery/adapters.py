@@ -13,7 +13,19 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from functools import cached_property
-from typing import Any, ClassVar, Generic, Self, TypeVar, cast
+from types import UnionType
+from typing import (
+    Any,
+    ClassVar,
+    Generic,
+    Self,
+    TypeVar,
+    Union,
+    cast,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 from urllib.parse import parse_qsl
 
 from django.http import HttpResponse, QueryDict
@@ -107,19 +119,62 @@ class ProviderOptions:
         return {f.name.upper(): f.name for f in fields(cls)}
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any], provider: str) -> Self:
+    def from_settings(cls, settings: Any, provider: str) -> Self:
+        """The options in ``settings``; ConfigurationError naming the option that is wrong.
+
+        Every value is checked against its field's type after the subclass's
+        ``__post_init__`` normalized it (a secret list from a comma-separated string): a
+        ``"false"`` where a bool belongs is refused rather than read as true.
+        """
+        where = f"SMS_DELIVERY['PROVIDERS'][{provider!r}]"
+        if not isinstance(settings, Mapping):
+            raise ConfigurationError(
+                f"{where} is {type(settings).__name__}, not a dict of options."
+            )
         known = cls.setting_names()
         values = {known[key]: value for key, value in settings.items() if key in known}
         try:
-            return cls(**values)
+            options = cls(**values)
         except (TypeError, ValueError, AttributeError) as exc:
-            raise ConfigurationError(
-                f"SMS_DELIVERY['PROVIDERS'][{provider!r}] has an option of the wrong type: {exc}"
-            ) from exc
+            raise ConfigurationError(f"{where} has an option of the wrong type: {exc}") from exc
+        hints = get_type_hints(cls)
+        for name in values:
+            value = getattr(options, name)
+            if not _is_a(value, hints[name]):
+                raise ConfigurationError(
+                    f"{where}[{name.upper()!r}] is {type(value).__name__}, not "
+                    f"{_type_name(hints[name])}."
+                )
+        return options
 
     @classmethod
-    def unknown_keys(cls, settings: Mapping[str, Any]) -> list[str]:
+    def unknown_keys(cls, settings: Any) -> list[str]:
+        if not isinstance(settings, Mapping):
+            return []
         return [key for key in settings if key not in cls.setting_names()]
+
+
+def _is_a(value: Any, hint: Any) -> bool:
+    """Whether ``value`` fits the (simple) type ``hint``: bool, int, str, None, their unions,
+    ``list[str]`` and ``dict[str, …]``. A bool is not an int here."""
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, UnionType):
+        return any(_is_a(value, arg) for arg in args)
+    if hint is type(None):
+        return value is None
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin is list:
+        return isinstance(value, list) and all(_is_a(item, args[0]) for item in value)
+    if origin is dict:
+        return isinstance(value, dict) and all(
+            _is_a(k, args[0]) and _is_a(v, args[1]) for k, v in value.items()
+        )
+    return isinstance(value, hint)
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
 OptionsT = TypeVar("OptionsT", bound=ProviderOptions)

@@ -13,7 +13,7 @@ from django.utils.module_loading import import_string
 
 from .adapters import BaseProvider
 from .conf import app_settings
-from .error_codes import ErrorInfo
+from .error_codes import ErrorCatalogue, ErrorInfo
 from .exceptions import ConfigurationError, ProviderNotConfigured
 
 PROVIDERS: dict[str, str] = {
@@ -21,6 +21,14 @@ PROVIDERS: dict[str, str] = {
     "vonage": "providers.vonage.VonageProvider",
     "plivo": "providers.plivo.PlivoProvider",
     "telnyx": "providers.telnyx.TelnyxProvider",
+}
+#: Each provider's error catalogue, importable without its SDK: the console explains the codes
+#: of stored messages even where the provider's extra is not installed.
+ERROR_CATALOGUES: dict[str, str] = {
+    "twilio": "providers.twilio_errors.TWILIO_ERRORS",
+    "vonage": "providers.vonage_errors.VONAGE_ERRORS",
+    "plivo": "providers.plivo_errors.PLIVO_ERRORS",
+    "telnyx": "providers.telnyx_errors.TELNYX_ERRORS",
 }
 
 
@@ -46,11 +54,17 @@ def get_provider(name: str) -> BaseProvider:
     return provider_class(name)(app_settings.PROVIDERS[name] or {})
 
 
+@cache
+def error_catalogue(provider: str) -> ErrorCatalogue | None:
+    """``provider``'s error catalogue (its SDK is not needed), None for an unknown provider."""
+    path = ERROR_CATALOGUES.get(provider)
+    return import_string(path) if path else None
+
+
 def error_info(provider: str, code: str) -> ErrorInfo | None:
     """What ``code`` means for ``provider``, for support (None when there is no code)."""
-    if provider not in PROVIDERS or not code:
-        return None
-    return provider_class(provider).errors.lookup(code)
+    catalogue = error_catalogue(provider) if code else None
+    return catalogue.lookup(code) if catalogue else None
 
 
 def preload_enabled() -> None:

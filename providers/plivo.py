@@ -25,7 +25,12 @@ from plivo.utils import validate_signature, validate_v3_signature
 
 from delivery.adapters import BaseProvider, ProviderOptions, WebhookRequest, secret_list
 from delivery.events import ConsentChange, InboundEvent, NormalizedEvent, keyword_of
-from delivery.exceptions import MalformedPayload, SignatureInvalid, StorageUnavailable
+from delivery.exceptions import (
+    ConfigurationError,
+    MalformedPayload,
+    SignatureInvalid,
+    StorageUnavailable,
+)
 from delivery.lifecycle import Status
 from delivery.masking import get_logger
 
@@ -170,7 +175,10 @@ class PlivoProvider(BaseProvider[PlivoOptions]):
         (Redis, Memcached or the database cache, not the local-memory one): check W003 says so.
         A replay of a request older than the TTL is not caught.
         """
-        cache = caches[self.options.v2_nonce_cache]
+        alias = self.options.v2_nonce_cache
+        if alias not in settings.CACHES:
+            raise ConfigurationError(f"V2_NONCE_CACHE {alias!r} is not in settings.CACHES.")
+        cache = caches[alias]
         key = "sms_delivery:plivo:v2-nonce:" + hashlib.sha256(nonce.encode()).hexdigest()
         digest = hashlib.sha256(request.url.encode() + b"\n" + request.body).hexdigest()
         try:
@@ -280,6 +288,11 @@ class PlivoProvider(BaseProvider[PlivoOptions]):
     def configuration_errors(self) -> list[str]:
         tokens = self.options.auth_tokens
         problems = []
+        if self.options.v2_nonce_cache not in settings.CACHES:
+            problems.append(
+                f"has V2_NONCE_CACHE {self.options.v2_nonce_cache!r}, which settings.CACHES does "
+                "not define"
+            )
         if any(_AUTH_ID.match(token) for token in tokens):
             problems.append(
                 "has an Auth ID (MA…/SA…) in AUTH_TOKENS; it needs the Auth Token shown next to it"

@@ -61,7 +61,7 @@ class TwilioOptions(ProviderOptions):
     def __post_init__(self):
         self.auth_tokens = secret_list(self.auth_tokens)
         self.subaccounts = {sid: secret_list(tokens) for sid, tokens in self.subaccounts.items()}
-        self.shared_keys = {key: str(secret) for key, secret in self.shared_keys.items() if secret}
+        self.shared_keys = {key: secret for key, secret in self.shared_keys.items() if secret}
 
 
 class TwilioProvider(BaseProvider[TwilioOptions]):

@@ -335,6 +335,20 @@ class VonageProvider(BaseProvider[VonageOptions]):
             "UNSIGNED_DLRS_ALLOWED: True only for SMS API receipts Vonage does not sign)"
         )
 
+    def configuration_warnings(self) -> list[str]:
+        warnings = []
+        if self.options.unsigned_dlrs_allowed:
+            warnings.append(
+                "accepts SMS API delivery receipts without a signature (UNSIGNED_DLRS_ALLOWED): "
+                "anyone who knows the URL can forge a delivery report"
+            )
+        if self.options.unsigned_inbound_allowed:
+            warnings.append(
+                "accepts SMS API inbound messages without a signature "
+                "(UNSIGNED_INBOUND_ALLOWED): anyone who knows the URL can opt numbers out or in"
+            )
+        return warnings
+
     def configuration_errors(self) -> list[str]:
         problems = []
         method = self.options.signature_method

@@ -1,5 +1,6 @@
 """System checks return exact, stable messages for each misconfiguration."""
 
+import pytest
 from django.core.checks import Error, Warning
 
 from delivery.checks import Codes, check_keys, check_providers
@@ -118,3 +119,55 @@ def test_an_invalid_option_value_is_e008_and_missing_credentials_e001(settings):
         "PROVIDERS": {"vonage": {"SIGNATURE_METHOD": "sha384"}},
     }
     assert [e.id for e in check_providers()] == ["sms_delivery.E001", "sms_delivery.E008"]
+
+
+@pytest.mark.parametrize(
+    "provider, options, reason",
+    [
+        ("vonage", {"SIGNATURE_SECRETS": "s", "UNSIGNED_DLRS_ALLOWED": "false"}, "not bool"),
+        ("plivo", {"AUTH_TOKENS": "t", "ACCEPT_V2_SIGNATURES": "no"}, "not bool"),
+        ("plivo", {"AUTH_TOKENS": "t", "AUTH_ID": 123}, "not str"),
+        ("plivo", {"AUTH_TOKENS": "t", "V2_NONCE_TTL": "abc"}, "not int"),
+        ("twilio", {"AUTH_TOKENS": "t", "SHARED_KEYS": {"k": ["a"]}}, "not dict"),
+        ("twilio", "the-token", "not a dict of options"),
+        ("telnyx", ["key"], "not a dict of options"),
+    ],
+)
+def test_an_option_of_the_wrong_type_is_e008_and_the_webhook_answers_503(
+    settings, client, db, provider, options, reason
+):
+    """A "false" where a bool belongs must not be read as true (it would turn checks off)."""
+    settings.SMS_DELIVERY = {**settings.SMS_DELIVERY, "PROVIDERS": {provider: options}}
+    [error] = check_providers()
+    assert error.id == "sms_delivery.E008" and reason in error.msg
+    assert client.post(f"/webhooks/{provider}/status/", {"x": "1"}).status_code == 503
+    assert client.head(f"/webhooks/{provider}/status/").status_code == 503
+
+
+def test_unsigned_vonage_switches_warn(settings):
+    settings.SMS_DELIVERY = {
+        **settings.SMS_DELIVERY,
+        "PROVIDERS": {"vonage": {"UNSIGNED_DLRS_ALLOWED": True, "UNSIGNED_INBOUND_ALLOWED": True}},
+    }
+    assert [e.id for e in check_providers()] == ["sms_delivery.W003", "sms_delivery.W003"]
+
+
+def test_an_undefined_nonce_cache_is_e008(settings):
+    settings.SMS_DELIVERY = {
+        **settings.SMS_DELIVERY,
+        "PROVIDERS": {"plivo": {"AUTH_TOKENS": "t", "V2_NONCE_CACHE": "nope"}},
+    }
+    [error] = check_providers()
+    assert error.id == "sms_delivery.E008" and "'nope'" in error.msg
+
+
+def test_error_codes_are_explained_without_the_providers_sdk(monkeypatch):
+    """The console explains a stored Vonage error even where the vonage extra is missing."""
+    from delivery import registry
+
+    monkeypatch.setitem(registry.PROVIDERS, "vonage", "providers.vonage_not_installed.X")
+    registry.provider_class.cache_clear()
+    try:
+        assert registry.error_info("vonage", "2").title == "Absent Subscriber - Temporary"
+    finally:
+        registry.provider_class.cache_clear()

@@ -27,6 +27,7 @@ from delivery import registry
 from delivery.adapters import WebhookRequest
 from delivery.checks import Codes, check_providers
 from delivery.error_codes import ErrorInfo
+from delivery.exceptions import ConfigurationError
 from delivery.lifecycle import ErrorCategory, Status
 from delivery.models import Message, MessageEvent, RawWebhook
 from providers.vonage import VonageProvider, parse_message_timestamp
@@ -596,8 +597,14 @@ def test_account_never_raises():
     ],
 )
 def test_configuration_errors(options, problem):
-    adapter = VonageProvider(options)
-    problems = [p for p in [adapter.missing_credentials(), *adapter.configuration_errors()] if p]
+    try:
+        adapter = VonageProvider(options)
+    except ConfigurationError as exc:  # a value of the wrong type: the adapter cannot be made
+        problems = [str(exc)]
+    else:
+        problems = [
+            p for p in [adapter.missing_credentials(), *adapter.configuration_errors()] if p
+        ]
     if problem is None:
         assert problems == []
     else:

@@ -25,6 +25,7 @@ from django.core.management.base import BaseCommand, CommandError
 from twilio.request_validator import RequestValidator
 
 from delivery.conf import app_settings
+from delivery.exceptions import ConfigurationError
 from providers.twilio import TwilioProvider
 
 #: Outcomes and the MessageStatus sequence Twilio sends for each (weights sum to 100).
@@ -113,7 +114,10 @@ class Command(BaseCommand):
         parser.add_argument("--delay", type=float, default=0.0, help="Seconds between posts.")
 
     def handle(self, *args, url, path, inbound_path, messages, seed, auth_token, delay, **options):
-        twilio = TwilioProvider(app_settings.PROVIDERS.get("twilio"))
+        try:
+            twilio = TwilioProvider(app_settings.PROVIDERS.get("twilio"))
+        except ConfigurationError as exc:
+            raise CommandError(f"{exc} (see manage.py check)") from exc
         tokens = [auth_token] if auth_token else twilio.options.auth_tokens
         if not tokens:
             raise CommandError("No Twilio auth token: pass --auth-token or set TWILIO_AUTH_TOKEN.")
@@ -121,7 +125,7 @@ class Command(BaseCommand):
         validator = RequestValidator(tokens[0])
         callbacks = build_callbacks(messages, seed, account_sid)
         replies = build_replies(callbacks, seed)
-        outcomes: Counter[int | str] = Counter()
+        outcomes: Counter[int] = Counter()
         for target, batch in [
             (url.rstrip("/") + path, callbacks),
             (url.rstrip("/") + inbound_path, replies),
