@@ -14,7 +14,7 @@ demo: setup
 	$(VENV)/bin/python manage.py migrate --no-input
 	$(VENV)/bin/python manage.py demo_setup --port $(PORT)
 	@# Once the server is up, post live signed Twilio callbacks to it (duplicated, shuffled).
-	@(sleep 5; $(VENV)/bin/python manage.py sms_delivery_simulate --url http://127.0.0.1:$(PORT) --messages 25 --delay 0.1) &
+	@($(VENV)/bin/python manage.py sms_delivery_simulate --url http://127.0.0.1:$(PORT) --wait 60 --messages 25 --delay 0.1) &
 	$(VENV)/bin/python manage.py runserver 127.0.0.1:$(PORT)
 
 test: setup

@@ -4,10 +4,13 @@ The core (``delivery``: records, lifecycle, ingest, settings, the adapters' cont
 registry that names them by dotted path) imports no adapter and no console module; the adapters
 (``providers``) depend on the core; the console depends on the core only. No module of ours is
 part of an import cycle. Every ``import`` statement counts, inside functions and
-``TYPE_CHECKING`` blocks too: an AST walk, no import is executed.
+``TYPE_CHECKING`` blocks too, and so does a dynamic import of a literal name
+(``import_module("providers.x")``, ``import_string``, ``__import__``): an AST walk, no import
+is executed. Only ``delivery.registry`` may name an adapter by dotted path.
 """
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -25,6 +28,23 @@ ALLOWED = {
 def module_name(path: Path) -> str:
     parts = path.relative_to(ROOT).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+DYNAMIC_IMPORTS = {"import_module", "import_string", "__import__"}
+#: A string that names a module of the outer layers: a hidden import when the core holds it.
+OUTER_PATH = re.compile(r"^(providers|support_console)\.[\w.]+$")
+
+
+def dynamic_import_target(node: ast.AST) -> str | None:
+    """The literal module path of ``import_module("a.b")`` and its kin, else None."""
+    if not (isinstance(node, ast.Call) and node.args):
+        return None
+    func = node.func
+    called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+    argument = node.args[0]
+    if called in DYNAMIC_IMPORTS and isinstance(argument, ast.Constant):
+        return str(argument.value)
+    return None
 
 
 MODULES = {
@@ -47,6 +67,8 @@ def imports_of(name: str) -> set[str]:
                 anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
                 base = ".".join([*anchor, base] if base else anchor)
             targets = [f"{base}.{alias.name}" for alias in node.names] + [base]
+        elif target := dynamic_import_target(node):
+            targets = [target]
         else:
             continue
         for target in targets:
@@ -65,6 +87,22 @@ def test_each_module_imports_only_the_layers_below_it(name):
     package = name.split(".")[0]
     wrong = {target for target in GRAPH[name] if target.split(".")[0] not in ALLOWED[package]}
     assert not wrong, f"{name} imports {sorted(wrong)}"
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if n.startswith("delivery")))
+def test_only_the_registry_names_an_adapter_or_console_module(name):
+    """A dotted path in a string is an import the walk above cannot follow."""
+    if name == "delivery.registry":
+        return
+    tree = ast.parse(MODULES[name].read_text())
+    named = [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and OUTER_PATH.match(node.value)
+    ]
+    assert not named, f"{name} names {named}; add it to delivery/registry.py instead"
 
 
 def test_no_module_of_ours_is_part_of_an_import_cycle():
@@ -89,3 +127,10 @@ def test_the_walk_sees_imports_inside_functions_and_type_checking_blocks(tmp_pat
     """The rule would be toothless if the walk missed the imports that caused trouble before."""
     assert "delivery.registry" in GRAPH["delivery.checks"]  # imported inside a function
     assert "delivery.masking" in GRAPH["providers.twilio"]
+
+
+def test_the_walk_sees_dynamic_imports_of_a_literal_name():
+    source = "import importlib\nimportlib.import_module('providers.twilio')\n__import__('x')"
+    found = [dynamic_import_target(node) for node in ast.walk(ast.parse(source))]
+    assert [name for name in found if name] == ["providers.twilio", "x"]
+    assert OUTER_PATH.match("support_console.views") and not OUTER_PATH.match("providers are")

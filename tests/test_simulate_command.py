@@ -50,3 +50,17 @@ def test_wrong_token_is_reported(live_server):
             auth_token="wrong",
             stdout=io.StringIO(),
         )
+
+
+def test_wait_gives_up_on_a_server_that_never_answers():
+    """`make demo` starts it with --wait beside runserver; a server that never comes is an error."""
+    with pytest.raises(CommandError, match="Cannot reach"):
+        call_command(
+            "sms_delivery_simulate", url="http://127.0.0.1:9", wait=0.5, stdout=io.StringIO()
+        )
+
+
+def test_wait_returns_as_soon_as_the_server_answers(live_server):
+    out = io.StringIO()
+    call_command("sms_delivery_simulate", url=live_server.url, messages=2, wait=30, stdout=out)
+    assert "Done:" in out.getvalue()

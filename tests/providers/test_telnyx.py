@@ -81,6 +81,7 @@ class TestTelnyxContract(ProviderContract):
     provider = "telnyx"
     secret, rotated_secret, wrong_secret = CURRENT, PREVIOUS, RETIRED
     sent_word, delivered_word = "sent", "delivered"
+    stale_reason = "too old"
 
     def report(self, word, message_id):
         return payloads.event(word, message_id=message_id, event_id=f"{message_id}-{word}")
@@ -112,6 +113,14 @@ class TestTelnyxContract(ProviderContract):
 
 
 # -- signatures ---------------------------------------------------------------------------
+
+
+def test_redeliveries_with_a_higher_attempt_are_one_event(client):
+    """Telnyx retries with the same data.id and a higher meta.attempt: one event, counted."""
+    for attempt in (1, 2, 3):
+        assert post(client, payloads.event("delivered", attempt=attempt)).status_code == 200
+    assert MessageEvent.objects.get().duplicate_count == 2
+    assert RawWebhook.objects.count() == 3  # every receipt is evidence
 
 
 def test_comma_separated_keys_are_accepted(client, sms_delivery_settings):

@@ -195,6 +195,16 @@ def test_sms_status_is_the_fallback_for_message_status(client):
     assert MessageEvent.objects.get().status == Status.SENT
 
 
+def test_a_retry_is_one_event_and_its_idempotency_token_is_kept_as_evidence(client):
+    """Twilio marks its retries with I-Twilio-Idempotency-Token; the raw request keeps it."""
+    for _ in range(3):
+        response = post(client, payloads.DELIVERED, **{"I-Twilio-Idempotency-Token": "tok-1"})
+        assert response.status_code == 200
+    assert MessageEvent.objects.get().duplicate_count == 2
+    assert RawWebhook.objects.count() == 3
+    assert RawWebhook.objects.first().sealed.headers["I-Twilio-Idempotency-Token"] == "tok-1"
+
+
 def test_callback_before_the_message_exists_fills_in_the_summary(client):
     assert post(client, payloads.FAILED_30001).status_code == 200
     message = Message.objects.get()

@@ -373,6 +373,7 @@ class TestVonageMessagesApiContract(ProviderContract):
     provider = "vonage"
     secret, rotated_secret, wrong_secret = SECRET, ROTATED, "retired-secret-000"
     sent_word, delivered_word = "submitted", "delivered"
+    unsigned_status = 503  # see send_unsigned
 
     def report(self, word, message_id):
         return payloads.message_status(word, message_uuid=message_id)

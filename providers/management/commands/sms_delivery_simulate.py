@@ -112,8 +112,17 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument("--auth-token", help="Default: the first configured Twilio token.")
         parser.add_argument("--delay", type=float, default=0.0, help="Seconds between posts.")
+        parser.add_argument(
+            "--wait",
+            type=float,
+            default=0.0,
+            metavar="SECONDS",
+            help="Wait up to this long for the server to answer before posting (make demo).",
+        )
 
-    def handle(self, *args, url, path, inbound_path, messages, seed, auth_token, delay, **options):
+    def handle(
+        self, *args, url, path, inbound_path, messages, seed, auth_token, delay, wait, **options
+    ):
         try:
             twilio = TwilioProvider(app_settings.PROVIDERS.get("twilio"))
         except ConfigurationError as exc:
@@ -126,6 +135,7 @@ class Command(BaseCommand):
         callbacks = build_callbacks(messages, seed, account_sid)
         replies = build_replies(callbacks, seed)
         outcomes: Counter[int] = Counter()
+        self._wait_for(url, wait)
         for target, batch in [
             (url.rstrip("/") + path, callbacks),
             (url.rstrip("/") + inbound_path, replies),
@@ -140,6 +150,18 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Done: {summary}"))
         if set(outcomes) - {200}:
             raise CommandError(f"Some callbacks were not accepted: {summary}")
+
+    def _wait_for(self, url: str, seconds: float) -> None:
+        """Poll ``url`` until anything answers (any HTTP status) or ``seconds`` have passed."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(url, timeout=2).close()  # noqa: S310 - operator's server
+                return
+            except urllib.error.HTTPError:
+                return  # it answered
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.2)
 
     def _post(self, target: str, fields: dict[str, str], signature: str) -> int:
         request = urllib.request.Request(  # noqa: S310 - the URL is the operator's own server
