@@ -4,20 +4,27 @@ and the timeline of provider reports each one gets. Pure planning; the command s
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
+from urllib.parse import urlencode
 
 import phonenumbers
+from django.http import QueryDict
 
+from delivery.adapters import WebhookRequest
 from delivery.events import NormalizedEvent
-from delivery.exceptions import ConfigurationError
+from delivery.exceptions import ConfigurationError, MalformedPayload
+from delivery.ingest import RawRequest
 from delivery.lifecycle import ErrorCategory, Status
 from delivery.registry import provider_class
 
 RECEIPT_LAG = timedelta(seconds=2)
+#: One message in this many also gets a report without its message id (the review queue).
+UNREADABLE_EVERY = 50
 
 
 @cache
@@ -143,6 +150,8 @@ class Plan:
     duplicate: bool
     out_of_order: bool
     early: bool
+    #: The provider also sent a report we cannot read (kept in the review queue).
+    unreadable: bool = False
 
     def events(self, sent_at: datetime) -> list[NormalizedEvent]:
         """The callbacks in the order they arrive (reordered and repeated as planned)."""
@@ -244,6 +253,7 @@ class Generator:
             duplicate=duplicate,
             out_of_order=out_of_order,
             early=early,
+            unreadable=index % UNREADABLE_EVERY == UNREADABLE_EVERY // 2,
         )
 
 
@@ -330,3 +340,58 @@ def _plivo_event(plan: Plan, raw: str, code: str, at: datetime, n: int) -> Norma
         raw_payload=payload,
         dedupe_parts=(str(n),),
     )
+
+
+#: How each provider calls its status URL: method, content type, User-Agent, account field.
+_REQUESTS = {
+    "twilio": ("application/x-www-form-urlencoded", "TwilioProxy/1.1", "AccountSid"),
+    "vonage": ("application/json", "Vonage-Webhooks/1.0", ""),
+    "plivo": ("application/x-www-form-urlencoded", "PlivoHTTP/1.0", ""),
+}
+#: The field naming the message, per provider: without it a report cannot be read.
+_MESSAGE_ID_FIELDS = {"twilio": ("MessageSid", "SmsSid"), "vonage": ("messageId",)}
+_MESSAGE_ID_FIELDS |= {"plivo": ("MessageUUID",)}
+
+
+def raw_request(event: NormalizedEvent, payload: dict | None = None) -> RawRequest:
+    """The HTTP request the provider would have made for ``event``.
+
+    Seeded, not received: no signature header, and ``signature_valid`` empty (not verified).
+    """
+    payload = event.raw_payload if payload is None else payload
+    content_type, agent, account_field = _REQUESTS[event.provider]
+    if content_type == "application/json":
+        body = json.dumps(payload, separators=(",", ":")).encode()
+    else:
+        body = urlencode(payload).encode()
+    return RawRequest(
+        provider=event.provider,
+        method="POST",
+        path=f"/webhooks/{event.provider}/status/",
+        body=body,
+        headers={"Content-Type": content_type, "User-Agent": agent},
+        content_type=content_type,
+        account=str(payload.get(account_field, "")) if account_field else "",
+        signature_valid=None,
+    )
+
+
+def unreadable_request(event: NormalizedEvent) -> tuple[RawRequest, str] | None:
+    """``event``'s request without the message id, and the error its adapter gives for it
+    (a verified request the review queue keeps); None if the adapter reads it anyway."""
+    payload = {
+        k: v for k, v in event.raw_payload.items() if k not in _MESSAGE_ID_FIELDS[event.provider]
+    }
+    raw = raw_request(event, payload)
+    adapter = _adapter(event.provider)
+    if adapter is None:
+        return None
+    query = QueryDict(mutable=True)
+    request = WebhookRequest(
+        raw.method, f"https://example.com{raw.path}", raw.path, raw.body, raw.headers, query
+    )
+    try:
+        adapter.parse(request)
+    except MalformedPayload as exc:
+        return raw, str(exc.detail)
+    return None

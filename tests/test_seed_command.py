@@ -6,9 +6,13 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
 
+from delivery import recipients
 from delivery.lifecycle import Status
-from delivery.models import Message, MessageEvent
+from delivery.models import InboundMessage, Message, MessageEvent, RawWebhook
 
 pytestmark = pytest.mark.django_db
 
@@ -41,6 +45,20 @@ def test_seed_creates_a_realistic_mix():
     assert Message.objects.filter(sender_identity="whatsapp:+14155238886").exists()
     assert all(m.recipient.startswith("+") for m in Message.objects.all())
     assert "40 messages created" in output
+
+
+def test_every_callback_is_a_raw_request_and_a_few_are_unreadable():
+    """As the webhook view stores them: one raw request per callback, duplicates included,
+    received when the callback came; a report without its message id is kept for review."""
+    seed(days=3)
+    events = MessageEvent.objects.select_related("raw_webhook")
+    receipts = sum(1 + e.duplicate_count for e in events)
+    assert RawWebhook.objects.filter(parse_error="").count() == receipts
+    assert all(e.raw_webhook.received_at == e.received_at for e in events)
+    [unreadable] = RawWebhook.objects.exclude(parse_error="")
+    assert "missing" in unreadable.parse_error and unreadable.signature_valid is None
+    id_field = {"twilio": b"MessageSid", "vonage": b"messageId", "plivo": b"MessageUUID"}
+    assert id_field[unreadable.provider] not in unreadable.sealed.body
 
 
 def test_seed_spreads_sends_over_the_last_days():
@@ -84,3 +102,63 @@ def test_larger_run_only_adds_the_missing_messages():
 def test_rejects_nonsense_arguments():
     with pytest.raises(CommandError):
         call_command("sms_delivery_seed", days=0, stdout=io.StringIO())
+
+
+# -- --bulk: a production-size database by set-based copies (PostgreSQL) -------------------------
+
+
+def bulk(total, **options):
+    out = io.StringIO()
+    call_command("sms_delivery_seed", bulk=total, seed=3, days=3, stdout=out, **options)
+    return out.getvalue()
+
+
+def test_bulk_needs_postgresql():
+    if connection.vendor == "postgresql":
+        pytest.skip("this is the SQLite answer")
+    with pytest.raises(CommandError, match="PostgreSQL"):
+        bulk(100)
+
+
+@pytest.mark.postgres
+def test_bulk_copies_templates_into_consistent_messages(monkeypatch, admin_client):
+    from providers.management.commands import sms_delivery_seed
+
+    monkeypatch.setattr(sms_delivery_seed, "TEMPLATES", 40)
+    output = bulk(400, batch_size=150)
+    assert "Copying them until 400 messages exist" in output and "[####" in output
+    assert Message.objects.count() == 400
+    assert len(distinct("public_id")) == len(distinct("provider_message_id")) == 400
+    now = timezone.now()
+    for message in Message.objects.prefetch_related("events"):
+        events = list(message.events.all())
+        assert message.status_event_key in {e.dedupe_key for e in events}, message.public_id
+        assert all(message.created_at <= e.received_at <= now for e in events)
+        assert message.recipient and message.recipient.startswith("+")
+        assert message.destination_country == recipients.locate(message.recipient).country
+    receipts = sum(1 + e.duplicate_count for e in MessageEvent.objects.all())
+    assert RawWebhook.objects.filter(parse_error="").count() == receipts
+    assert RawWebhook.objects.exclude(parse_error="").count() == 400 // 50
+    assert MessageEvent.objects.filter(raw_webhook__isnull=True).count() == 0
+    assert InboundMessage.objects.count() == 0  # one per 500 messages
+    # A copy is a message like any other: found by its number, shown on its page.
+    copy = Message.objects.order_by("-id").first()
+    assert copy in Message.objects.for_recipient(copy.recipient)
+    page = admin_client.get(reverse("admin:sms_delivery_message_change", args=[copy.pk]))
+    assert page.status_code == 200 and copy.public_id in page.content.decode()
+
+
+@pytest.mark.postgres
+def test_bulk_again_adds_only_what_is_missing(monkeypatch):
+    from providers.management.commands import sms_delivery_seed
+
+    monkeypatch.setattr(sms_delivery_seed, "TEMPLATES", 30)
+    bulk(100)
+    before = set(MessageEvent.objects.values_list("dedupe_key", "received_at"))
+    raw = RawWebhook.objects.count()
+    assert "0 messages, 0 events, 0 raw requests" in bulk(100)
+    assert set(MessageEvent.objects.values_list("dedupe_key", "received_at")) == before
+    assert RawWebhook.objects.count() == raw
+    bulk(1200)
+    assert Message.objects.count() == 1200 and InboundMessage.objects.count() == 2
+    assert before < set(MessageEvent.objects.values_list("dedupe_key", "received_at"))

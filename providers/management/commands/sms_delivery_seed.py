@@ -19,42 +19,82 @@ from collections import Counter
 from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import router, transaction
+from django.db import connection, router, transaction
 from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
-from delivery.ingest import ingest, register_outbound
-from delivery.models import Message, MessageEvent
-from providers.seeding import RECEIPT_LAG, Generator, Plan
+from delivery.ingest import ingest, register_outbound, store_unparsed
+from delivery.models import Message, MessageEvent, RawWebhook
+from providers.bulk_seed import TEMPLATES, BulkSeeder
+from providers.seeding import RECEIPT_LAG, Generator, Plan, raw_request, unreadable_request
+
+BULK_BATCH = 25_000
 
 
 class Command(BaseCommand):
     help = (
-        "Create demo messages with full delivery timelines through the ingest service. "
-        "Deterministic for a given --seed; running it again adds nothing."
+        "Create demo messages with full delivery timelines through the ingest service "
+        "(about 230 messages a second). Deterministic for a given --seed; running it again adds "
+        "nothing. --bulk N builds a production-size PostgreSQL database instead, for measuring "
+        "the console: 2,000 messages seeded this way, copied with set-based SQL until N exist "
+        "(1,000,000 messages: about 3.5 minutes on a 2-core machine; see docs/performance.md)."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--messages", type=int, default=200, help="How many (default 200).")
+        parser.add_argument(
+            "--bulk",
+            type=int,
+            metavar="N",
+            help="PostgreSQL only: reach N messages by copying 2,000 seeded ones (their events "
+            "and raw requests too) in batches. A copy's encrypted payloads are its template's.",
+        )
         parser.add_argument("--seed", type=int, default=1, help="Random seed (default 1).")
         parser.add_argument(
             "--days", type=int, default=14, help="Spread sends over the last D days (default 14)."
         )
         parser.add_argument(
-            "--batch-size", type=int, default=50, help="Messages per ingest() call (default 50)."
+            "--batch-size",
+            type=int,
+            help="Messages per transaction (default 50; with --bulk, 25,000).",
         )
 
-    def handle(self, *args, messages, seed, days, batch_size, **options):
-        if messages < 0 or days < 1 or batch_size < 1:
-            raise CommandError("--messages must be >= 0, --days and --batch-size >= 1.")
+    def handle(self, *args, messages, bulk, seed, days, batch_size, **options):
+        batch_size = batch_size or (BULK_BATCH if bulk else 50)
+        if messages < 0 or days < 1 or batch_size < 1 or (bulk is not None and bulk < 1):
+            raise CommandError("--messages must be >= 0, --bulk, --days and --batch-size >= 1.")
+        if bulk is not None:
+            return self.bulk(bulk, seed, days, batch_size)
+        self.seed(messages, seed, days, batch_size)
+
+    def bulk(self, total: int, seed: int, days: int, batch_size: int) -> None:
+        if connection.vendor != "postgresql":
+            raise CommandError("--bulk needs PostgreSQL (set-based SQL); use --messages here.")
+        started = time.monotonic()
+        templates = self.seed(min(total, TEMPLATES), seed, days, 50)
+        self.stdout.write(f"Copying them until {total:,} messages exist…")
+        seeder = BulkSeeder(seed, days, batch_size, self.stdout.write)
+        counts = seeder.run(templates, total)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Done in {time.monotonic() - started:.0f}s: {counts.messages:,} messages, "
+                f"{counts.events:,} events, {counts.raw:,} raw requests and {counts.inbound:,} "
+                "inbound messages added by copying."
+            )
+        )
+
+    def seed(self, messages: int, seed: int, days: int, batch_size: int) -> list[int]:
+        """Seed ``messages`` through the ingest service; the ids of all of them."""
         self.stdout.write(f"Seeding {messages} demo messages (seed {seed}, last {days} days)…")
         started = time.monotonic()
         generator = Generator(seed, days)
         now = timezone.now().replace(microsecond=0)
         totals: Counter[str] = Counter()
         statuses: Counter[str] = Counter()
+        keys = []
         for start in range(0, messages, batch_size):
             plans = [generator.plan(i) for i in range(start, min(start + batch_size, messages))]
+            keys += [(plan.provider, plan.message_id) for plan in plans]
             self.seed_batch(plans, now, totals, statuses)
             self.stdout.write(
                 f"  {start + len(plans)}/{messages} messages, {totals['stored']} events stored, "
@@ -66,9 +106,15 @@ class Command(BaseCommand):
                 f"Done in {time.monotonic() - started:.1f}s: {totals['created']} messages created "
                 f"({messages - totals['created']} already there), {totals['stored']} events "
                 f"stored, {totals['duplicates']} duplicates; final status: {per_status or '-'}; "
-                f"{totals['review']} need review."
+                f"{totals['review']} need review, {totals['unreadable']} unreadable requests kept."
             )
         )
+        ids = Message.objects.filter(provider_message_id__in=[key[1] for key in keys])
+        return [
+            pk
+            for pk, provider, message_id in ids.values_list("pk", "provider", "provider_message_id")
+            if (provider, message_id) in set(keys)
+        ]
 
     def seed_batch(self, plans: list[Plan], now: datetime, totals: Counter, statuses: Counter):
         """Send and call back one batch of messages in one transaction (two ingest() calls)."""
@@ -91,8 +137,21 @@ class Command(BaseCommand):
             early += events[:split]
             late += events[split:]
         created = []
+        received: list[RawWebhook] = []  # each request, with the time it arrived
+
+        def call_back(events):
+            """One request per callback, as the webhook view stores it."""
+            results = []
+            for event in events:
+                result = ingest([event], raw_request(event))
+                if result.raw_webhook is not None and event.provider_occurred_at:
+                    result.raw_webhook.received_at = event.provider_occurred_at + RECEIPT_LAG
+                    received.append(result.raw_webhook)
+                results.append(result)
+            return results
+
         with transaction.atomic(using=router.db_for_write(Message)):
-            results = [ingest(early)] if early else []
+            results = call_back(early)
             for plan in plans:
                 message = register_outbound(
                     provider=plan.provider,
@@ -105,10 +164,22 @@ class Command(BaseCommand):
                 )
                 message.created_at = message.registered_at = sent_at[plan.provider, plan.message_id]
                 created.append(message)
-            results.append(ingest(late))
+            results += call_back(late)
+            for plan in plans:
+                if plan.unreadable and (
+                    unreadable := unreadable_request(
+                        plan.events(sent_at[plan.provider, plan.message_id])[-1]
+                    )
+                ):
+                    raw, error = unreadable
+                    record = store_unparsed(raw, error)
+                    record.received_at = sent_at[plan.provider, plan.message_id] + RECEIPT_LAG
+                    received.append(record)
+                    totals["unreadable"] += 1
             # Demo data only: register_outbound and ingest stamp "now", so backdate the send
             # time and the receive times with bulk updates (no save(), no signal) to spread the
             # messages over --days as if their callbacks had arrived a few seconds after the fact.
+            RawWebhook.objects.bulk_update(received, ["received_at"])
             Message.objects.bulk_update(created, ["created_at", "registered_at"])
             new_events = MessageEvent.objects.filter(
                 message__in=created, provider_occurred_at__isnull=False
