@@ -1,11 +1,12 @@
 # Two commands for a fresh machine (Python >= 3.11; PostgreSQL optional):
 #   make demo   set up, load demo data, create users, serve the console on 127.0.0.1:$(PORT)
 #   make test   set up, lint, type-check, run the suite on SQLite and on a throwaway PostgreSQL
+#   make bench-console   time every console page at 1 M messages (docs/performance.md)
 PYTHON ?= python3
 VENV ?= .venv
 PORT ?= 8000
 
-.PHONY: demo test setup
+.PHONY: demo test setup bench-console
 
 setup:
 	@scripts/setup.sh "$(PYTHON)" "$(VENV)"
@@ -20,3 +21,6 @@ demo: setup
 test: setup
 	@VENV="$(VENV)" scripts/install-browser.sh
 	@VENV="$(VENV)" scripts/test.sh
+
+bench-console: setup
+	@VENV="$(VENV)" scripts/bench-console.sh

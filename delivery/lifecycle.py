@@ -53,6 +53,8 @@ FINAL_STATUSES = frozenset(
         Status.REJECTED,
     }
 )
+#: The others, listed rather than "not final" so that a query can use the status index.
+PENDING_STATUSES = frozenset(set(Status) - FINAL_STATUSES)
 FAILURE_STATUSES = frozenset({Status.UNDELIVERED, Status.FAILED, Status.EXPIRED, Status.REJECTED})
 
 #: Precedence, lowest first. Every final state outranks every intermediate one, so a late

@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from . import crypto, recipients
 from .events import ConsentChange
-from .lifecycle import FINAL_STATUSES, ErrorCategory, Status, precedence_key
+from .lifecycle import FINAL_STATUSES, PENDING_STATUSES, ErrorCategory, Status, precedence_key
 from .masking import mask_text
 
 #: The console's two abilities beyond viewing, as ``user.has_perm()`` names them.
@@ -88,6 +88,7 @@ class RawWebhook(models.Model):
         get_latest_by = "received_at"
         indexes = [
             models.Index(fields=["received_at"], name="sms_raw_received"),
+            models.Index(fields=["provider", "received_at"], name="sms_raw_provider"),
             models.Index(
                 fields=["received_at"],
                 name="sms_raw_parse_failed",
@@ -128,7 +129,7 @@ class MessageQuerySet(models.QuerySet):
         return self.filter(current_status__in=FINAL_STATUSES)
 
     def pending(self):
-        return self.exclude(current_status__in=FINAL_STATUSES)
+        return self.filter(current_status__in=PENDING_STATUSES)
 
 
 class Message(models.Model):
@@ -232,6 +233,15 @@ class Message(models.Model):
             models.Index(fields=["provider_message_id"], name="sms_msg_provider_msg_id"),
             models.Index(fields=["recipient_hash"], name="sms_msg_recipient"),
             models.Index(fields=["error_category", "created_at"], name="sms_msg_error_cat"),
+            # Sender and template filters, and their choices (an index skip scan).
+            models.Index(fields=["sender_identity", "created_at"], name="sms_msg_sender"),
+            models.Index(fields=["template_key", "created_at"], name="sms_msg_template"),
+            # "Did we retry?": the other messages for the same product action.
+            models.Index(
+                fields=["product_reference", "created_at"],
+                name="sms_msg_product",
+                condition=~models.Q(product_reference=""),
+            ),
             models.Index(
                 fields=["created_at"],
                 name="sms_msg_needs_review",
@@ -443,6 +453,9 @@ class InboundMessage(models.Model):
             models.Index(
                 fields=["sender_hash", "our_identity", "received_at"], name="sms_inbound_consent"
             ),
+            models.Index(fields=["received_at"], name="sms_inbound_received"),
+            models.Index(fields=["keyword", "received_at"], name="sms_inbound_keyword"),
+            models.Index(fields=["our_identity", "received_at"], name="sms_inbound_identity"),
         ]
 
     def __str__(self):

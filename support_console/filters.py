@@ -1,20 +1,58 @@
 """Console filters that stay fast on millions of rows.
 
-Choices of open-ended fields (country, provider, sender, template) come from a cached DISTINCT,
-refreshed every few minutes, rather than from a DISTINCT over the whole table on every page.
+Choices of open-ended fields (country, sender, template, keyword) are the values present, read
+with an index skip scan on PostgreSQL (one index probe per distinct value, however many rows
+share it) and cached for a few minutes. Providers come from the registry: no query at all.
 """
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.contrib import admin
 from django.core.cache import cache
+from django.db import connections, router
+from django.db.models import Field, Model
 from django.utils.translation import gettext_lazy as _
 
-from delivery.lifecycle import FINAL_STATUSES
+from delivery.lifecycle import FINAL_STATUSES, PENDING_STATUSES
+from delivery.registry import PROVIDERS
 
 from .display import country_label
 
 CHOICES_TTL = 300
+#: At most this many choices in a filter's sidebar.
+MAX_CHOICES = 500
+
+
+def distinct_values(model: type[Model], field: str) -> list[str]:
+    """The non-empty values of ``field`` in ``model``'s table, sorted, at most MAX_CHOICES.
+
+    ``SELECT DISTINCT`` reads every row (seconds at a million); PostgreSQL has no skip scan of
+    its own, so a recursive query asks an index that starts with ``field`` for the next larger
+    value, once per value. Every field filtered this way has such an index (see the models).
+    """
+    using = router.db_for_read(model)
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        values = model._default_manager.using(using).order_by(field).values_list(field, flat=True)
+        return [v for v in values.distinct()[: MAX_CHOICES + 1] if v][:MAX_CHOICES]
+    quote = connection.ops.quote_name
+    column = quote(str(cast(Field, model._meta.get_field(field)).column))
+    table = quote(model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""WITH RECURSIVE found(value) AS (
+                    (SELECT {column} FROM {table} WHERE {column} > '' ORDER BY {column} LIMIT 1)
+                    UNION ALL
+                    SELECT (SELECT {column} FROM {table} WHERE {column} > found.value
+                            ORDER BY {column} LIMIT 1)
+                    FROM found WHERE found.value IS NOT NULL
+                )
+                SELECT value FROM found WHERE value IS NOT NULL LIMIT %s""",  # noqa: S608 - names
+            [MAX_CHOICES],
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
 class CachedDistinctFilter(admin.SimpleListFilter):
@@ -24,16 +62,10 @@ class CachedDistinctFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         model = model_admin.model
-        key = f"sms_delivery:filter:{model._meta.model_name}:{self.field}"
+        key = f"sms_delivery:filter:{model._meta.label_lower}:{self.field}"
         values = cache.get(key)
         if values is None:
-            values = sorted(
-                v
-                for v in model.objects.order_by()
-                .values_list(self.field, flat=True)
-                .distinct()[:500]
-                if v
-            )
+            values = distinct_values(model, self.field)
             cache.set(key, values, CHOICES_TTL)
         return [(value, self.label_for(value)) for value in values]
 
@@ -53,9 +85,17 @@ class CountryFilter(CachedDistinctFilter):
         return country_label(value)
 
 
-class ProviderFilter(CachedDistinctFilter):
+class ProviderFilter(admin.SimpleListFilter):
+    """The providers this library knows (the registry): no query for the choices."""
+
     title = _("provider")
-    parameter_name = field = "provider"
+    parameter_name = "provider"
+
+    def lookups(self, request, model_admin):
+        return [(name, name.capitalize()) for name in PROVIDERS]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(provider=self.value()) if self.value() else queryset
 
 
 class SenderFilter(CachedDistinctFilter):
@@ -103,7 +143,7 @@ class FinalFilter(admin.SimpleListFilter):
         if self.value() == "yes":
             return queryset.filter(current_status__in=FINAL_STATUSES)
         if self.value() == "no":
-            return queryset.exclude(current_status__in=FINAL_STATUSES)
+            return queryset.filter(current_status__in=PENDING_STATUSES)
         return queryset
 
 

@@ -24,7 +24,9 @@ class CappedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         queryset = cast(QuerySet, self.object_list)
-        capped = queryset[: CAP + 1].count()
+        # Without the list's ORDER BY, PostgreSQL counts along the index that serves the
+        # filter (status, country…) instead of walking the date index and filtering.
+        capped = queryset.order_by()[: CAP + 1].count()
         if capped <= CAP:
             return capped
         self.approximate = True
