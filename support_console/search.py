@@ -20,6 +20,8 @@ from delivery.conf import app_settings
 from delivery.masking import mask_phone
 from delivery.recipients import recipient_hash, to_e164
 
+from .display import country_name
+
 #: A searched number travels in URLs as this prefix and the number encrypted.
 NUMBER_TOKEN = "number:"
 
@@ -28,6 +30,11 @@ def looks_like_phone_number(term: str) -> bool:
     """Digits with phone punctuation only (ids such as SM…/msg_… contain letters)."""
     digits = sum(c.isdigit() for c in term)
     return digits >= 6 and all(c.isdigit() or c in "+-.() /" for c in term)
+
+
+def region_label(code: str | None) -> str:
+    """ "United States (US)" for the search help; "" without a default region."""
+    return f"{country_name(code) or code} ({code})" if code else ""
 
 
 def number_token(term: str) -> str:
@@ -68,7 +75,7 @@ class NumberSearchMixin(admin.ModelAdmin):
         number = searched_number(term)
         context = {
             "search_shown": term if number is None else (mask_phone(number) or "•••"),
-            "search_region": app_settings.DEFAULT_REGION,
+            "search_region": region_label(app_settings.DEFAULT_REGION),
         }
         return super().changelist_view(request, {**(extra_context or {}), **context})
 
