@@ -454,6 +454,8 @@ class InboundMessage(models.Model):
                 fields=["sender_hash", "our_identity", "received_at"], name="sms_inbound_consent"
             ),
             models.Index(fields=["received_at"], name="sms_inbound_received"),
+            models.Index(fields=["provider", "received_at"], name="sms_inbound_provider"),
+            models.Index(fields=["consent", "received_at"], name="sms_inbound_consent_change"),
             models.Index(fields=["keyword", "received_at"], name="sms_inbound_keyword"),
             models.Index(fields=["our_identity", "received_at"], name="sms_inbound_identity"),
         ]

@@ -4,11 +4,13 @@ Seeding through the ingest service runs at a few hundred messages a second, so a
 take over an hour. Instead, a pool of template messages is seeded the ordinary way (their
 summaries, events and raw requests are what the pipeline makes of their callbacks), and set-based
 SQL on PostgreSQL copies the pool until N messages exist, one short transaction per batch. A copy
-gets its own ids (message n gets the provider message id the ordinary seed would give message n,
-so runs add only what is missing), send time, recipient (a generated person of the template's
-country) and dedupe keys; its events and raw requests are the template's, moved in time. The
-encrypted payloads and requests are the template's too: revealing one shows the template's
-number. That is fine for measuring and wrong for a demo of evidence, which the ordinary seed is.
+gets its own ids, send time, recipient (a generated person of the template's country), product
+reference and dedupe keys; its events and raw requests are the template's, moved in time. Message
+n gets the provider message id the ordinary seed would give message n, in its template's
+provider's format, so runs add only what is missing (a later ``--messages`` run beyond the
+templates adds its own messages beside the copies). The encrypted payloads and requests are the
+template's too: revealing one shows the template's number. That is fine for measuring and wrong
+for a demo of evidence, which the ordinary seed is.
 """
 
 from __future__ import annotations
@@ -62,7 +64,9 @@ _MESSAGE_ID = """
 """
 
 
-def _columns(model: type[Model], source: str, overrides: dict[str, str], shift: str) -> tuple:
+def _columns(
+    model: type[Model], source: str, overrides: dict[str, str], shift: str
+) -> tuple[str, str]:
     """Column list and SELECT list copying ``model`` rows from ``source``: datetimes moved by
     ``shift``, ``overrides`` (column -> SQL) for the rest that differs."""
     names, values = [], []
@@ -117,8 +121,9 @@ class BulkSeeder:
         cursor.execute(
             f"""CREATE TEMP TABLE bulk_tm AS
                 SELECT row_number() OVER (ORDER BY m.id) - 1 AS t, m.*,
-                       extract(epoch FROM coalesce(m.last_event_at, m.created_at) - m.created_at)
-                           AS span
+                       extract(epoch FROM greatest(m.created_at, m.last_event_at, (
+                           SELECT max(e.last_duplicate_at) FROM {event} e
+                           WHERE e.message_id = m.id)) - m.created_at) AS span
                 FROM {message} m WHERE m.id = ANY(%s)""",
             [template_ids],
         )
@@ -158,9 +163,22 @@ class BulkSeeder:
         cursor.execute("CREATE INDEX ON bulk_people (country, i); ANALYZE bulk_people")
 
     def _copy_batch(self, cursor, start: int, stop: int, templates: int, counts: BulkCounts):
-        message, event, raw = (self.tables[m] for m in (Message, MessageEvent, RawWebhook))
-        seconds = self.days * 86400
-        # Which template each new message copies, its ids, send time and person.
+        """Messages ``start`` to ``stop - 1`` that do not exist yet, with their events, raw
+        requests and unreadable requests."""
+        self._plan_batch(cursor, start, stop, templates)
+        counts.messages += self._copy_messages(cursor)
+        raw, events = self._copy_events(cursor)
+        counts.raw += raw + self._copy_unreadable(cursor)
+        counts.events += events
+
+    def _plan_batch(self, cursor, start: int, stop: int, templates: int) -> None:
+        """``bulk_m``: which template each new message copies, its ids, time shift and person.
+
+        The shift puts the send at a time drawn from the message's digest within --days, and
+        never so late that any of the template's times (its last report, a provider's retry)
+        would move into the future.
+        """
+        message = self.tables[Message]
         cursor.execute(
             f"""CREATE TEMP TABLE bulk_m AS
                 SELECT s.n, tm.t, nextval(pg_get_serial_sequence('{message}', 'id')) AS id,
@@ -173,10 +191,8 @@ class BulkSeeder:
                        coalesce(person.enc, tm.recipient_encrypted) AS recipient_encrypted
                 FROM generate_series(%(start)s::bigint, %(stop)s - 1) AS s(n)
                 JOIN bulk_tm tm ON tm.t = s.n %% %(templates)s
-                CROSS JOIN LATERAL (SELECT {_digest("sms_delivery_seed")})
-                    AS d(hex)
-                CROSS JOIN LATERAL (SELECT {_digest("bulk-public-id")})
-                    AS p(hex)
+                CROSS JOIN LATERAL (SELECT {_digest("sms_delivery_seed")}) AS d(hex)
+                CROSS JOIN LATERAL (SELECT {_digest("bulk-public-id")}) AS p(hex)
                 LEFT JOIN bulk_countries c ON c.country = tm.destination_country
                 LEFT JOIN bulk_people person ON person.country = tm.destination_country
                     AND person.i = (s.n * 7919) %% c.n
@@ -189,9 +205,11 @@ class BulkSeeder:
                 "stop": stop,
                 "templates": templates,
                 "seed": self.seed,
-                "seconds": seconds,
+                "seconds": self.days * 86400,
             },
         )
+
+    def _copy_messages(self, cursor) -> int:
         names, values = _columns(
             Message,
             "tm",
@@ -201,22 +219,29 @@ class BulkSeeder:
                 "provider_message_id": "bm.provider_message_id",
                 "recipient_hash": "bm.recipient_hash",
                 "recipient_encrypted": "bm.recipient_encrypted",
+                # The template's key names the template's id; the copy's names its own (the
+                # seed's keys are never in their sha256 form: its ids are short).
                 "status_event_key": "replace(tm.status_event_key, tm.provider_message_id, "
                 "bm.provider_message_id)",
                 # Its own product action ("order:4711"); a few share one, as resends do.
                 "product_reference": "CASE WHEN tm.product_reference = '' THEN '' ELSE "
                 "split_part(tm.product_reference, ':', 1) || ':' || "
                 "mod(('x' || substr(bm.public_id, 5, 8))::bit(32)::bigint, 10000000)::text END",
+                # The template's row was last written when the seed ran, not at a moved time.
+                "updated_at": "coalesce(tm.last_event_at, tm.created_at) + bm.shift",
             },
             "bm.shift",
         )
         cursor.execute(
-            f"INSERT INTO {message} ({names}) SELECT {values} "
+            f"INSERT INTO {self.tables[Message]} ({names}) SELECT {values} "
             "FROM bulk_m bm JOIN bulk_tm tm ON tm.t = bm.t"
         )
-        counts.messages += cursor.rowcount
-        # The new events' ids, and one raw request per receipt (the event's first, then each
-        # duplicate the provider sent).
+        return cursor.rowcount
+
+    def _copy_events(self, cursor) -> tuple[int, int]:
+        """The copies' events, and one raw request per receipt (the event's first request, then
+        one per duplicate the provider sent); (raw requests, events) inserted."""
+        event, raw = self.tables[MessageEvent], self.tables[RawWebhook]
         cursor.execute(
             f"""CREATE TEMP TABLE bulk_e AS
                 SELECT nextval(pg_get_serial_sequence('{event}', 'id')) AS id,
@@ -255,7 +280,7 @@ class BulkSeeder:
             f"INSERT INTO {raw} ({names}) SELECT {values} "
             "FROM bulk_r br JOIN bulk_te te ON te.id = br.template_event_id"
         )
-        counts.raw += cursor.rowcount
+        raw_count = cursor.rowcount
         names, values = _columns(
             MessageEvent,
             "te",
@@ -263,6 +288,7 @@ class BulkSeeder:
                 "id": "be.id",
                 "message_id": "be.message_id",
                 "raw_webhook_id": "br.id",
+                # Keys keep the template's provider time; the message id makes them unique.
                 "dedupe_key": "replace(te.dedupe_key, te.template_message_id, "
                 "be.provider_message_id)",
                 "provider_event_id": "replace(te.provider_event_id, te.template_message_id, "
@@ -275,8 +301,11 @@ class BulkSeeder:
             "FROM bulk_e be JOIN bulk_te te ON te.id = be.template_event_id "
             "LEFT JOIN bulk_r br ON br.event_id = be.id AND br.k = 0"
         )
-        counts.events += cursor.rowcount
-        # As many unreadable requests as the ordinary seed makes (UNREADABLE_EVERY).
+        return raw_count, cursor.rowcount
+
+    def _copy_unreadable(self, cursor) -> int:
+        """As many unreadable requests as the ordinary seed makes (one per UNREADABLE_EVERY)."""
+        raw = self.tables[RawWebhook]
         names, values = _columns(
             RawWebhook,
             "tu",
@@ -289,11 +318,12 @@ class BulkSeeder:
         cursor.execute(
             f"INSERT INTO {raw} ({names}) SELECT {values} "
             "FROM bulk_m bm JOIN bulk_tm tm ON tm.t = bm.t "
-            "JOIN bulk_tu tu ON tu.u = (bm.n / %(every)s) %% (SELECT count(*) FROM bulk_tu) "
+            "JOIN bulk_tu tu ON tu.u = (bm.n / %(every)s) %% "
+            "NULLIF((SELECT count(*) FROM bulk_tu), 0) "
             "WHERE bm.n %% %(every)s = %(every)s / 2",
             {"every": UNREADABLE_EVERY},
         )
-        counts.raw += cursor.rowcount
+        return cursor.rowcount
 
     def _inbound(self, cursor, how_many: int) -> int:
         """Opt-outs (one in ten an opt-in) from generated people to our long codes."""

@@ -23,6 +23,8 @@ from delivery.lifecycle import ErrorCategory, Status
 from delivery.registry import provider_class
 
 RECEIPT_LAG = timedelta(seconds=2)
+#: When a provider sends a callback again (a retry), it comes this much after the first.
+RETRY_LAG = timedelta(seconds=30)
 #: One message in this many also gets a report without its message id (the review queue).
 UNREADABLE_EVERY = 50
 
@@ -356,7 +358,8 @@ _MESSAGE_ID_FIELDS |= {"plivo": ("MessageUUID",)}
 def raw_request(event: NormalizedEvent, payload: dict | None = None) -> RawRequest:
     """The HTTP request the provider would have made for ``event``.
 
-    Seeded, not received: no signature header, and ``signature_valid`` empty (not verified).
+    Seeded, not received: it carries no signature, and ``signature_valid`` is empty, which the
+    console shows as "not checked" (as for requests accepted with verification skipped).
     """
     payload = event.raw_payload if payload is None else payload
     content_type, agent, account_field = _REQUESTS[event.provider]
@@ -378,7 +381,7 @@ def raw_request(event: NormalizedEvent, payload: dict | None = None) -> RawReque
 
 def unreadable_request(event: NormalizedEvent) -> tuple[RawRequest, str] | None:
     """``event``'s request without the message id, and the error its adapter gives for it
-    (a verified request the review queue keeps); None if the adapter reads it anyway."""
+    (what the review queue keeps of an unreadable request); None if the adapter reads it."""
     payload = {
         k: v for k, v in event.raw_payload.items() if k not in _MESSAGE_ID_FIELDS[event.provider]
     }

@@ -8,6 +8,7 @@ import logging
 import os
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 
 from tests.privacy import numbers_in
@@ -37,6 +38,13 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "postgres" in item.keywords and not on_postgres:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """Each test starts with an empty cache: the console's filter choices (cached for minutes)
+    and the Plivo nonce cache must not carry one test's data into the next."""
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

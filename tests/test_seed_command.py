@@ -7,6 +7,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
+from django.db.models import DateTimeField, Max
 from django.urls import reverse
 from django.utils import timezone
 
@@ -55,6 +56,12 @@ def test_every_callback_is_a_raw_request_and_a_few_are_unreadable():
     receipts = sum(1 + e.duplicate_count for e in events)
     assert RawWebhook.objects.filter(parse_error="").count() == receipts
     assert all(e.raw_webhook.received_at == e.received_at for e in events)
+    # A duplicate is the provider's retry: its request and the event's "last duplicate" agree,
+    # after the first and in the past.
+    repeated = [e for e in events if e.duplicate_count]
+    retries = set(RawWebhook.objects.filter(parse_error="").values_list("received_at", flat=True))
+    assert repeated and all(e.received_at < e.last_duplicate_at < timezone.now() for e in repeated)
+    assert all(e.last_duplicate_at in retries for e in repeated)
     [unreadable] = RawWebhook.objects.exclude(parse_error="")
     assert "missing" in unreadable.parse_error and unreadable.signature_valid is None
     id_field = {"twilio": b"MessageSid", "vonage": b"messageId", "plivo": b"MessageUUID"}
@@ -130,6 +137,11 @@ def test_bulk_copies_templates_into_consistent_messages(monkeypatch, admin_clien
     assert Message.objects.count() == 400
     assert len(distinct("public_id")) == len(distinct("provider_message_id")) == 400
     now = timezone.now()
+    for model in (Message, MessageEvent, RawWebhook, InboundMessage):
+        for field in model._meta.concrete_fields:
+            if isinstance(field, DateTimeField):
+                latest = model.objects.aggregate(latest=Max(field.name))["latest"]
+                assert latest is None or latest <= now, (model.__name__, field.name, latest)
     for message in Message.objects.prefetch_related("events"):
         events = list(message.events.all())
         assert message.status_event_key in {e.dedupe_key for e in events}, message.public_id

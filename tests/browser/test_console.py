@@ -235,6 +235,11 @@ def test_an_agent_gets_the_seven_answers_for_every_outcome(page, live_server, lo
 
 
 def test_the_list_fits_a_laptop_screen(page, live_server, login, message):
+    # The widest id there can be (public ids are random; "w" is the widest letter they use).
+    # and the longest reason a failure can show under its badge.
+    Message.objects.filter(pk=message.pk).update(
+        public_id="msg_" + "w" * 20, error_category=ErrorCategory.CHANNEL_POLICY
+    )
     user("agent", AGENT)
     page.set_viewport_size({"width": 1366, "height": 768})
     login(page, live_server, "agent", "pw-agent-123")
