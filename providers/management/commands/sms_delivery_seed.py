@@ -44,7 +44,7 @@ class Command(BaseCommand):
         "(about 230 messages a second on SQLite, 130 on PostgreSQL). Deterministic for a given --seed; running it again adds "
         "nothing. --bulk N builds a production-size PostgreSQL database instead, for measuring "
         "the console: 2,000 messages seeded this way, copied with set-based SQL until N exist "
-        "(1,000,000 messages: about 3.5 minutes on a 2-core machine; see docs/performance.md)."
+        "(1,000,000 messages: about 3 minutes on a 2-core machine; see docs/performance.md)."
     )
 
     def add_arguments(self, parser):
