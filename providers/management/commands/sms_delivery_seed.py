@@ -72,13 +72,13 @@ class Command(BaseCommand):
             raise CommandError("--messages must be >= 0, --bulk, --days and --batch-size >= 1.")
         if bulk is not None:
             return self.bulk(bulk, seed, days, batch_size)
-        self.seed(messages, seed, days, batch_size)
+        self.seed_messages(messages, seed, days, batch_size)
 
     def bulk(self, total: int, seed: int, days: int, batch_size: int) -> None:
         if connection.vendor != "postgresql":
             raise CommandError("--bulk needs PostgreSQL (set-based SQL); use --messages here.")
         started = time.monotonic()
-        keys = set(self.seed(min(total, TEMPLATES), seed, days, 50))
+        keys = set(self.seed_messages(min(total, TEMPLATES), seed, days, 50))
         candidates = Message.objects.filter(provider_message_id__in=[key[1] for key in keys])
         templates = [
             pk
@@ -96,7 +96,9 @@ class Command(BaseCommand):
             )
         )
 
-    def seed(self, messages: int, seed: int, days: int, batch_size: int) -> list[tuple[str, str]]:
+    def seed_messages(
+        self, messages: int, seed: int, days: int, batch_size: int
+    ) -> list[tuple[str, str]]:
         """Seed ``messages`` through the ingest service; (provider, message id) of each."""
         self.stdout.write(f"Seeding {messages} demo messages (seed {seed}, last {days} days)…")
         started = time.monotonic()
