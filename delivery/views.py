@@ -21,7 +21,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import DatabaseError, transaction
-from django.http import UnreadablePostError
+from django.http import QueryDict, UnreadablePostError
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import status
@@ -89,8 +89,19 @@ def read_webhook(request) -> WebhookRequest:
         path=django_request.get_full_path(),
         body=body,
         headers=dict(django_request.headers),
-        query=django_request.GET,
+        query=_query(django_request),
     )
+
+
+def _query(django_request) -> QueryDict:
+    """The query string, read as UTF-8 as providers encode (and sign) their URLs.
+
+    Django decodes ``request.GET`` with the *body's* charset, so a GET that says
+    ``Content-Type: …; charset=utf-16`` would lose every parameter, its signature included.
+    Setting ``encoding`` makes Django parse it again from the raw bytes.
+    """
+    django_request.encoding = "utf-8"
+    return django_request.GET
 
 
 def _evidence(webhook: WebhookRequest, provider, verified: bool) -> RawRequest:

@@ -378,6 +378,7 @@ def main() -> int:
         print(f"| {name.ljust(width)} | {value} |")
     for problem, request, result in judge.broken[:10]:
         print(f"\nBROKEN: {problem}: {request.method} {request.path} -> {result}")
+        print(f"  headers: {request.headers!r}; body: {request.body[:200]!r}")
     if logged or stored:
         print(f"\nNumbers in clear: log {sorted(set(logged))[:5]}, dump {sorted(set(stored))[:5]}")
     broken = counts["5xx"] + counts["forged accepted"] + counts["partial"] + counts["lost"] + leaked

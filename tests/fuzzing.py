@@ -474,7 +474,8 @@ def _vonage_sign_fields(payload: Any, as_text: bool) -> tuple[Any, bool]:
 
 #: The one documented 5xx that is not an outage: an unsigned Vonage Messages API callback is
 #: answered 503 because Vonage asks for it (providers/vonage_messages.py, UnsignedCallback).
-VONAGE_UNSIGNED_503 = str(UnsignedCallback.default_detail)
+#: (Translatable text: read when a rule is checked, after Django's settings are loaded.)
+VONAGE_UNSIGNED_503 = UnsignedCallback.default_detail
 
 
 @dataclass
@@ -500,7 +501,7 @@ class Judge:
         self.counts["signed" if request.signed else "unsigned"] += 1
         self.counts[f"status {status}"] += 1
         if status >= 500:
-            if status == 503 and outcome.detail == VONAGE_UNSIGNED_503 and not written:
+            if status == 503 and outcome.detail == str(VONAGE_UNSIGNED_503) and not written:
                 self.counts["documented 503"] += 1
             else:
                 self.counts["5xx"] += 1

@@ -271,6 +271,27 @@ def test_a_provider_accept_header_never_makes_a_406(client, accept):
     assert InboundMessage.objects.count() == 1
 
 
+@pytest.mark.parametrize(
+    "provider, kind, payload",
+    [
+        ("vonage", "inbound", vonage.inbound_sms("STOP")),
+        ("vonage", "status", vonage.DLR_DELIVERED),
+        ("twilio", "status", twilio.DELIVERED),
+    ],
+)
+def test_a_get_reads_its_query_as_utf8_whatever_content_type_it_claims(
+    client, provider, kind, payload
+):
+    """Found by the live fuzz: Django decodes request.GET with the body's charset, so a signed
+    GET saying "charset=utf-16" lost every parameter and was refused as unsigned."""
+    content_type = "application/x-www-form-urlencoded; charset=utf-16"
+    response = request(
+        client, provider, payload, kind=kind, transport="get", content_type=content_type
+    )
+    assert response.status_code == 200, response.content
+    assert RawWebhook.objects.get().signature_valid is True
+
+
 def test_a_format_query_parameter_is_ignored(client):
     assert request(client, "twilio", twilio.DELIVERED, query="format=xml").status_code == 200
 
