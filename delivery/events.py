@@ -18,6 +18,14 @@ from .lifecycle import Status
 _MAX_KEY = 255
 
 
+class EventSource(models.TextChoices):
+    """How a report reached us."""
+
+    WEBHOOK = "webhook", _("Webhook")
+    POLL = "poll", _("Poll (reconciliation)")
+    REPLAY = "replay", _("Replay")
+
+
 @dataclass(frozen=True, slots=True)
 class NormalizedEvent:
     """One provider report, in the shape every provider is mapped to (seed 002)."""
@@ -37,6 +45,8 @@ class NormalizedEvent:
     segments: int | None = None
     raw_payload: dict[str, Any] = field(default_factory=dict)
     dedupe_parts: tuple[str, ...] = ()  #: extra provider fields that tell two reports apart
+    #: How it reached us; a poll or a replay has keys of its own, never a webhook's.
+    source: str = EventSource.WEBHOOK
 
     @property
     def dedupe_key(self) -> str:
@@ -59,6 +69,8 @@ class NormalizedEvent:
                     *self.dedupe_parts,
                 ]
             )
+        if self.source != EventSource.WEBHOOK:
+            key = f"{key}:{self.source}"
         if len(key) > _MAX_KEY:
             key = f"{self.provider}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
         return key

@@ -27,7 +27,7 @@ from .exceptions import InvalidNumber, MalformedPayload
 from .lifecycle import Status, precedence_key, supersedes
 from .masking import mask_text
 from .models import InboundMessage, Message, MessageEvent, RawWebhook
-from .recipients import to_e164
+from .recipients import recipient_hash, to_e164
 from .signals import consent_changed, message_status_changed
 
 #: Reports that prove the message left the provider, and ones that prove it arrived.
@@ -81,8 +81,13 @@ class IngestResult:
     consent_changes: list[InboundMessage] = field(default_factory=list)  #: new STOP / START
 
 
-def ingest(events: Sequence[Event], raw: RawRequest | None = None) -> IngestResult:
+def ingest(
+    events: Sequence[Event], raw: RawRequest | None = None, *, stored: RawWebhook | None = None
+) -> IngestResult:
     """Store ``raw`` and ``events``; update each message summary. Idempotent.
+
+    ``stored``: the raw request is already stored (a replay reads it again); the events link to
+    it and it is linked to the person they name.
 
     Delivery reports (NormalizedEvent) and messages people sent us (InboundEvent) may come in
     the same request (some providers use one URL for both). Signals go out after commit: once
@@ -100,7 +105,13 @@ def ingest(events: Sequence[Event], raw: RawRequest | None = None) -> IngestResu
         with transaction.atomic(using=using):
             if raw is not None:
                 result.raw_webhook = raw.record()
+                result.raw_webhook.recipient_hash = _person_of(fitted)
                 result.raw_webhook.save(using=using)
+            elif stored is not None:
+                result.raw_webhook = stored
+                if not stored.recipient_hash and (person := _person_of(fitted)):
+                    stored.recipient_hash = person
+                    stored.save(using=using, update_fields=["recipient_hash"])
             for event in fitted:
                 if isinstance(event, InboundEvent):
                     _ingest_inbound(event, result, using)
@@ -131,6 +142,17 @@ def ingest(events: Sequence[Event], raw: RawRequest | None = None) -> IngestResu
         )
         transaction.on_commit(announce, using=using)
     return result
+
+
+def _person_of(events: Sequence[Event]) -> str:
+    """The keyed hash of the number a request is about (its first recipient or sender), "" if
+    none: what lets an erasure find the request without decrypting every stored one."""
+    for event in events:
+        number = event.sender if isinstance(event, InboundEvent) else event.recipient
+        e164 = to_e164(number) if number else None
+        if e164:
+            return recipient_hash(e164)
+    return ""
 
 
 def _ingest_inbound(event: InboundEvent, result: IngestResult, using: str) -> None:
@@ -245,6 +267,7 @@ def _ingest_one(event: NormalizedEvent, result: IngestResult, using: str) -> Non
         payload_encrypted=storable.sealed_payload(event.raw_payload),
         received_at=now,
         applied=applies,
+        source=event.source,
     )
     record.pk = _insert_unless_duplicate(record, using)
     if record.pk is None:

@@ -13,7 +13,7 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from . import crypto, recipients
-from .events import ConsentChange
+from .events import ConsentChange, EventSource
 from .lifecycle import FINAL_STATUSES, PENDING_STATUSES, ErrorCategory, Status, precedence_key
 from .masking import mask_text
 
@@ -80,6 +80,15 @@ class RawWebhook(models.Model):
         help_text=_("Why a verified request could not be parsed; such requests need review."),
     )
     received_at = models.DateTimeField(_("received at"), default=timezone.now)
+    recipient_hash = models.CharField(
+        _("person (hash)"),
+        max_length=64,
+        blank=True,
+        help_text=_(
+            "Keyed hash of the number the request is about (recipient or sender), set when it "
+            "was read, so an erasure finds the request without decrypting every one."
+        ),
+    )
 
     class Meta:
         verbose_name = _("raw webhook")
@@ -89,6 +98,11 @@ class RawWebhook(models.Model):
         indexes = [
             models.Index(fields=["received_at"], name="sms_raw_received"),
             models.Index(fields=["provider", "received_at"], name="sms_raw_provider"),
+            models.Index(
+                fields=["recipient_hash"],
+                name="sms_raw_person",
+                condition=~models.Q(recipient_hash=""),
+            ),
             models.Index(
                 fields=["received_at"],
                 name="sms_raw_parse_failed",
@@ -347,6 +361,16 @@ class MessageEvent(models.Model):
         help_text=_("How many more times the provider sent this same event."),
     )
     last_duplicate_at = models.DateTimeField(_("last duplicate"), null=True, blank=True)
+    source = models.CharField(
+        _("source"),
+        max_length=8,
+        choices=EventSource.choices,
+        default=EventSource.WEBHOOK,
+        help_text=_(
+            "Webhook: the provider called us. Poll: we asked its API (reconciliation). Replay: "
+            "a stored request read again by newer code."
+        ),
+    )
 
     objects = MessageEventQuerySet.as_manager()
 
@@ -468,3 +492,30 @@ class InboundMessage(models.Model):
         protected = recipients.protect(number)
         if protected:
             _, self.sender_hash, self.sender_encrypted = protected
+
+
+class Erasure(models.Model):
+    """The record of one erasure of a person's number (``delivery.erasure``). Append-only.
+
+    It names the person only by the keyed hash (which stays on their messages, as statuses do)
+    and says what was blanked, so an erasure can be shown to have happened.
+    """
+
+    recipient_hash = models.CharField(_("person (hash)"), max_length=64, db_index=True)
+    actor = models.CharField(_("by"), max_length=150, help_text=_("Who asked for it."))
+    reason = models.TextField(_("reason"), blank=True)
+    touched = models.JSONField(_("what was blanked"), default=dict)
+    created_at = models.DateTimeField(_("when"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("erasure")
+        verbose_name_plural = _("erasures")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"erasure by {self.actor} on {self.created_at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("Erasure records are append-only.")
+        super().save(*args, **kwargs)

@@ -295,6 +295,27 @@ def restart_burst(port: int, burst: int = 16) -> Counter:
     return statuses
 
 
+def health_while_down(port: int) -> tuple[int, int]:
+    """Stop PostgreSQL: what does /webhooks/health/ answer? Start it: and now?"""
+    pg_ctl = shlex.split(os.environ["SMS_DELIVERY_PG_CTL"])
+    subprocess.run([*pg_ctl, "-m", "fast", "-w", "stop"], check=True, capture_output=True)  # noqa: S603
+    try:
+        down = get(port, "/webhooks/health/")
+    finally:
+        options = ["-o", os.environ["SMS_DELIVERY_PG_OPTIONS"]]
+        subprocess.run([*pg_ctl, "-w", "start", *options], check=True, capture_output=True)  # noqa: S603
+    return down, get(port, "/webhooks/health/")
+
+
+def get(port: int, path: str) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
 def numbers_at_rest() -> list[str]:
     """The people's numbers found in any column of any table (our sender ids aside)."""
     from tests.privacy import numbers_in, stored_text
@@ -341,6 +362,7 @@ def main() -> int:
         fuzz(port, args.requests, judge)
         elapsed = time.monotonic() - started
         burst = restart_burst(port)
+        health = health_while_down(port)
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
@@ -368,6 +390,7 @@ def main() -> int:
         ("lost", counts["lost"]),
         ("numbers leaked (answers, server and access logs, every table)", leaked),
         ("after a database restart, 16 valid callbacks answered", dict(burst)),
+        ("/webhooks/health/ with the database stopped, then started", health),
     ]
     print("| Case of issue 8 | Expected | Answered |\n|---|---|---|")
     for name, expected, answers in cases:

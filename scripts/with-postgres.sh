@@ -35,13 +35,14 @@ trap cleanup EXIT INT TERM
 
 "${as_owner[@]}" "$pg_bin/initdb" -D "$tmp/data" -U postgres --auth=trust -E UTF8 --no-sync \
   >"$tmp/initdb.log" 2>&1 || { cat "$tmp/initdb.log" >&2; fail_or_skip "initdb failed."; }
+server_options="-c listen_addresses=127.0.0.1 -p $port -k $tmp -c fsync=off -c full_page_writes=off -c max_connections=60"
 "${as_owner[@]}" "$pg_bin/pg_ctl" -D "$tmp/data" -l "$tmp/server.log" -w -t 60 start \
-  -o "-c listen_addresses=127.0.0.1 -p $port -k $tmp -c fsync=off -c full_page_writes=off -c max_connections=60" \
-  >/dev/null || { cat "$tmp/server.log" >&2; fail_or_skip "the server did not start."; }
+  -o "$server_options" >/dev/null || { cat "$tmp/server.log" >&2; fail_or_skip "the server did not start."; }
 
 export DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
 # For commands that restart the server (scripts/fuzz_live.py): pg_ctl, as the cluster's owner.
 export SMS_DELIVERY_PG_CTL="${as_owner[*]} $pg_bin/pg_ctl -D $tmp/data -l $tmp/server.log"
 export SMS_DELIVERY_PG_BIN="$pg_bin"
+export SMS_DELIVERY_PG_OPTIONS="$server_options"  # what `pg_ctl start -o` needs after a stop
 echo "with-postgres: $("$pg_bin/postgres" --version) on 127.0.0.1:$port"
 "$@"
