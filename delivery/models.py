@@ -20,6 +20,8 @@ from .masking import mask_text
 #: The console's two abilities beyond viewing, as ``user.has_perm()`` names them.
 REVEAL_RECIPIENT = "sms_delivery.reveal_recipient"
 VIEW_RAW_PAYLOAD = "sms_delivery.view_raw_payload"
+#: Read stored raw requests again with the current adapters (``delivery.replay``).
+REPLAY_RAW_REQUESTS = "sms_delivery.replay_rawwebhook"
 
 
 def new_public_id() -> str:
@@ -108,6 +110,9 @@ class RawWebhook(models.Model):
                 name="sms_raw_parse_failed",
                 condition=~models.Q(parse_error=""),
             ),
+        ]
+        permissions = [
+            ("replay_rawwebhook", _("Can reprocess stored raw requests with the current code")),
         ]
 
     def __str__(self):

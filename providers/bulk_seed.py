@@ -16,7 +16,6 @@ for a demo of evidence, which the ordinary seed is.
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,6 +25,7 @@ from django.db.models import DateTimeField, Model
 
 from delivery.events import ConsentChange
 from delivery.models import InboundMessage, Message, MessageEvent, RawWebhook
+from delivery.progress import Progress
 from delivery.recipients import protect
 
 from .seeding import COUNTRIES, LONG_CODES, UNREADABLE_EVERY
@@ -97,14 +97,14 @@ class BulkSeeder:
         with connection.cursor() as cursor:
             self._load_templates(cursor, template_ids)
             self._load_people(cursor, max(1, min(PEOPLE_MAX, total // MESSAGES_PER_PERSON)))
-        started = time.monotonic()
+        first = len(template_ids)
+        progress = Progress(self.progress, max(total - first, 0), "messages copied")
         for start in range(len(template_ids), total, self.batch_size):
             stop = min(start + self.batch_size, total)
             with transaction.atomic(), connection.cursor() as cursor:
                 self._copy_batch(cursor, start, stop, len(template_ids), counts)
                 cursor.execute("DROP TABLE bulk_m, bulk_e, bulk_r")
-            rate = (stop - len(template_ids)) / (time.monotonic() - started)
-            self.progress(_bar(stop, total, counts, time.monotonic() - started, rate))
+            progress.update(stop - first, f"{counts.events:,} events · {counts.raw:,} raw requests")
         with transaction.atomic(), connection.cursor() as cursor:
             counts.inbound = self._inbound(cursor, total // MESSAGES_PER_INBOUND)
         with connection.cursor() as cursor:
@@ -378,15 +378,3 @@ def _numbers(country: str, how_many: int, rng: random.Random):
             if number not in seen:
                 seen.add(number)
                 yield number
-
-
-def _bar(done: int, total: int, counts: BulkCounts, elapsed: float, rate: float) -> str:
-    """``rate``: messages a second so far (those already there count: they are skipped fast)."""
-    share = done / total if total else 1.0
-    filled = int(share * 30)
-    left = (total - done) / rate if rate else 0.0
-    return (
-        f"  [{'#' * filled}{'.' * (30 - filled)}] {share:4.0%} {done:,}/{total:,} messages · "
-        f"{counts.events:,} events · {counts.raw:,} raw requests · {elapsed:.0f} s, "
-        f"about {left:.0f} s left"
-    )

@@ -27,6 +27,7 @@ from .filters import (
 )
 from .models import RevealLog
 from .pagination import CappedCountPaginator
+from .replay import ReplayActionMixin
 from .search import NumberSearchMixin
 from .views import MessagePagesMixin, RawWebhookPagesMixin
 
@@ -123,7 +124,7 @@ class ParseFailedFilter(admin.SimpleListFilter):
 
 
 @admin.register(RawWebhook)
-class RawWebhookAdmin(RawWebhookPagesMixin, ReadOnlyAdmin):
+class RawWebhookAdmin(ReplayActionMixin, RawWebhookPagesMixin, ReadOnlyAdmin):
     """The raw requests (review queue: requests that could not be parsed). Bodies are shown
     only on the request's own page, behind a reason, audited."""
 

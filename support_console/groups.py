@@ -1,7 +1,8 @@
 """The two support roles, created (or completed) after every ``migrate``.
 
 "Support agent": browse messages and timelines, numbers masked.
-"Support lead": also reveal numbers and read raw provider payloads (both audited).
+"Support lead": also reveal numbers and read raw provider payloads (both audited), and
+reprocess stored requests after a mapping fix (audited).
 """
 
 from django.contrib.auth.models import Group, Permission
@@ -19,6 +20,7 @@ LEAD_PERMISSIONS = [
     ("sms_delivery", "reveal_recipient"),
     ("sms_delivery", "view_raw_payload"),
     ("sms_delivery", "view_rawwebhook"),
+    ("sms_delivery", "replay_rawwebhook"),
 ]
 
 

@@ -1,4 +1,5 @@
-"""The audit trail of the console: every reveal of personal data, append-only."""
+"""The audit trail of the console: every reveal of personal data and every reprocessing of
+stored requests, append-only."""
 
 from django.conf import settings
 from django.db import models
@@ -7,12 +8,14 @@ from django.utils.translation import gettext_lazy as _
 
 
 class RevealLog(models.Model):
-    """Who saw which personal data, when and why. Never edited or deleted through the admin."""
+    """Who saw which personal data (or reprocessed which request), when and why. Never edited
+    or deleted through the admin."""
 
     class Kind(models.TextChoices):
         RECIPIENT = "recipient", _("Phone number")
         RAW_PAYLOAD = "raw_payload", _("Raw payloads (numbers masked)")
         RAW_PAYLOAD_UNMASKED = "raw_payload_unmasked", _("Raw payloads (numbers shown)")
+        REPLAY = "replay", _("Reprocessed a stored request")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -46,15 +49,15 @@ class RevealLog(models.Model):
         verbose_name=_("raw webhook"),
         help_text=_("Set when an unparsed request of the review queue was viewed."),
     )
-    kind = models.CharField(_("what was revealed"), max_length=24, choices=Kind.choices)
+    kind = models.CharField(_("what was done"), max_length=24, choices=Kind.choices)
     reason = models.TextField(_("reason"))
     ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     user_agent = models.CharField(_("user agent"), max_length=255, blank=True)
     created_at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
 
     class Meta:
-        verbose_name = _("reveal audit record")
-        verbose_name_plural = _("reveal audit records")
+        verbose_name = _("audit record")
+        verbose_name_plural = _("audit records")
         ordering = ["-created_at", "-id"]
         get_latest_by = "created_at"
         indexes = [models.Index(fields=["message_public_id", "created_at"], name="sms_reveal_msg")]
@@ -64,5 +67,5 @@ class RevealLog(models.Model):
 
     def save(self, *args, **kwargs):
         if self.pk is not None:
-            raise ValueError("Reveal audit records are append-only.")
+            raise ValueError("Audit records are append-only.")
         super().save(*args, **kwargs)
