@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.db import connections, router
 
-from .conf import app_settings
+from .conf import RETENTION_KEYS, app_settings
 from .exceptions import ConfigurationError
 
 
@@ -22,6 +22,7 @@ class Codes:
     PROVIDER_SDK_MISSING = "sms_delivery.E006"
     UNKNOWN_PROVIDER_OPTION = "sms_delivery.E007"
     INVALID_PROVIDER_OPTION = "sms_delivery.E008"
+    INVALID_RETENTION = "sms_delivery.E009"
     BASE_URL_NOT_HTTPS = "sms_delivery.W001"
     NOT_POSTGRESQL = "sms_delivery.W002"
     WEAKENED_VERIFICATION = "sms_delivery.W003"
@@ -156,6 +157,41 @@ def check_providers(app_configs=None, **kwargs):
                     f"SMS_DELIVERY['PROVIDERS'][{name!r}] {problem}.",
                     hint=f"See docs/providers/{name}.md, section Signatures.",
                     id=Codes.WEAKENED_VERIFICATION,
+                )
+            )
+    return errors
+
+
+@register(Tags.compatibility)
+def check_retention(app_configs=None, **kwargs):
+    """``SMS_DELIVERY["RETENTION"]``: known keys, each a whole number of days or None."""
+    configured = getattr(settings, "SMS_DELIVERY", {}).get("RETENTION") or {}
+    if not isinstance(configured, dict):
+        return [
+            Error(
+                "SMS_DELIVERY['RETENTION'] is not a dict.",
+                hint=f"For example {{'RAW_REQUESTS_DAYS': 90}}; keys: {', '.join(RETENTION_KEYS)}.",
+                id=Codes.INVALID_RETENTION,
+            )
+        ]
+    errors: list[CheckMessage] = []
+    for key, value in configured.items():
+        if key not in RETENTION_KEYS:
+            errors.append(
+                Error(
+                    f"SMS_DELIVERY['RETENTION'] has an unknown key {key!r}.",
+                    hint=f"Known keys: {', '.join(RETENTION_KEYS)}.",
+                    id=Codes.INVALID_RETENTION,
+                )
+            )
+        elif value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            errors.append(
+                Error(
+                    f"SMS_DELIVERY['RETENTION'][{key!r}] is {value!r}, not a number of days.",
+                    hint="A whole number of days, at least 1; or None to keep the data.",
+                    id=Codes.INVALID_RETENTION,
                 )
             )
     return errors

@@ -12,6 +12,8 @@ from typing import Any
 from django.conf import settings
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
+#: ``SMS_DELIVERY["RETENTION"]``: days each kind of personal data is kept (None: for ever).
+RETENTION_KEYS = ("RAW_REQUESTS_DAYS", "EVENT_PAYLOADS_DAYS", "RECIPIENTS_DAYS")
 
 
 def _derive(label: str) -> str:
@@ -77,6 +79,13 @@ class AppSettings:
         """Template for linking a message's ``product_reference``, e.g.
         ``"https://app.example.com/admin/orders/{reference}/"``."""
         return self._get("PRODUCT_ACTION_URL")
+
+    @property
+    def RETENTION(self) -> dict[str, Any]:
+        """Days to keep raw requests, event payloads and recipient numbers before
+        ``sms_delivery_purge`` blanks them; a missing key (or None) keeps them for ever."""
+        configured = self._get("RETENTION") or {}
+        return {key: configured.get(key) for key in RETENTION_KEYS}
 
 
 app_settings = AppSettings()

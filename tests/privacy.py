@@ -79,3 +79,14 @@ def stored_text(exclude=OUR_IDENTITIES) -> str:
             cursor.execute(f"SELECT {quoted} FROM {connection.ops.quote_name(table)}")  # noqa: S608
             values += [repr(row) for row in cursor.fetchall()]
     return "\n".join(values)
+
+
+def decrypted_text() -> str:
+    """:func:`stored_text` with every encrypted value opened: all that a holder of the keys
+    could read in the database."""
+    from delivery import crypto
+
+    text = stored_text(exclude=OUR_IDENTITIES)
+    tokens = re.findall(r"gAAAAA[A-Za-z0-9_\-=]+", text)
+    opened = (crypto.decrypt_bytes(token) for token in tokens)
+    return text + "\n" + "\n".join(data.decode("utf-8", "replace") for data in opened if data)

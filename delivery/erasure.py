@@ -1,0 +1,111 @@
+"""Erasure: remove every clear-text trace of one person's number (``sms_delivery_erase``).
+
+The number is found through its keyed hash, never by decrypting the tables: the messages to it
+(``Message.recipient_hash``), the messages from it (``InboundMessage.sender_hash``) and the raw
+requests about it (``RawWebhook.recipient_hash``, set when a request is read, and the requests
+behind those messages' events). Only the review queue (requests that could not be read, so
+never linked to anyone) is decrypted and searched, and it is small.
+
+Blanked: the encrypted numbers, the providers' payloads of the events (and of every event read
+from the same requests: a group message names its other recipients too), the raw requests.
+Kept: statuses, timelines, error codes, the keyed hash. One :class:`~delivery.models.Erasure`
+record says who asked, why, and what was blanked.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import phonenumbers
+from django.db import router, transaction
+from django.db.models import Q
+
+from . import crypto
+from .conf import app_settings
+from .exceptions import InvalidNumber
+from .models import Erasure, InboundMessage, Message, MessageEvent, RawWebhook
+from .recipients import recipient_hash, to_e164
+
+#: Separators people and providers write inside numbers, ignored when the review queue is
+#: searched.
+_SEPARATORS = re.compile(r"[\s\-().]|%20|%2B|\+")
+
+
+@dataclass
+class Found:
+    """What an erasure blanks (or, in a dry run, would)."""
+
+    messages: list[int]
+    inbound: list[int]
+    events: list[int]
+    raw_requests: list[int]
+    unreadable_searched: int  #: review-queue requests decrypted and searched
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "messages": len(self.messages),
+            "inbound_messages": len(self.inbound),
+            "event_payloads": len(self.events),
+            "raw_requests": len(self.raw_requests),
+            "unreadable_requests_searched": self.unreadable_searched,
+        }
+
+
+def find(number: str) -> tuple[str, Found]:
+    """The keyed hash of ``number`` and every row holding it in clear text (once decrypted)."""
+    e164 = to_e164(number, app_settings.DEFAULT_REGION)
+    if not e164:
+        raise InvalidNumber("Not a phone number (without a country code, set DEFAULT_REGION).")
+    person = recipient_hash(e164)
+    messages = list(Message.objects.filter(recipient_hash=person).values_list("pk", flat=True))
+    inbound = InboundMessage.objects.filter(sender_hash=person)
+    raw_ids = set(RawWebhook.objects.filter(recipient_hash=person).values_list("pk", flat=True))
+    raw_ids |= set(inbound.exclude(raw_webhook=None).values_list("raw_webhook", flat=True))
+    raw_ids |= set(
+        MessageEvent.objects.filter(message__in=messages)
+        .exclude(raw_webhook=None)
+        .values_list("raw_webhook", flat=True)
+    )
+    unreadable = RawWebhook.objects.exclude(parse_error="").exclude(request_encrypted="")
+    searched = 0
+    for pk, token in unreadable.values_list("pk", "request_encrypted").iterator():
+        searched += 1
+        if _mentions(crypto.decrypt_bytes(token), e164):
+            raw_ids.add(pk)
+    events = MessageEvent.objects.filter(Q(message__in=messages) | Q(raw_webhook__in=raw_ids))
+    return person, Found(
+        messages=messages,
+        inbound=list(inbound.values_list("pk", flat=True)),
+        events=sorted(events.values_list("pk", flat=True)),
+        raw_requests=sorted(raw_ids),
+        unreadable_searched=searched,
+    )
+
+
+def erase(number: str, *, actor: str, reason: str = "") -> Erasure:
+    """Blank every clear-text trace of ``number``, in one transaction, and record it.
+
+    Raises InvalidNumber, erasing nothing, when ``number`` is not one.
+    """
+    with transaction.atomic(using=router.db_for_write(Message)):
+        person, found = find(number)
+        Message.objects.filter(pk__in=found.messages).update(recipient_encrypted="")
+        InboundMessage.objects.filter(pk__in=found.inbound).update(sender_encrypted="")
+        MessageEvent.objects.filter(pk__in=found.events).update(payload_encrypted="")
+        RawWebhook.objects.filter(pk__in=found.raw_requests).update(request_encrypted="")
+        return Erasure.objects.create(
+            recipient_hash=person, actor=actor, reason=reason, touched=found.counts()
+        )
+
+
+def _mentions(data: bytes | None, e164: str) -> bool:
+    """Whether a decrypted request names the number, in any common spelling."""
+    if not data:
+        return False
+    text = _SEPARATORS.sub("", data.decode("utf-8", errors="replace"))
+    national = phonenumbers.national_significant_number(phonenumbers.parse(e164))
+    return any(
+        re.search(rf"(?<!\d){re.escape(spelling)}(?!\d)", text)
+        for spelling in {e164.lstrip("+"), national}
+    )
