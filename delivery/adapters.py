@@ -31,13 +31,15 @@ from urllib.parse import parse_qsl
 from django.http import HttpResponse, QueryDict
 
 from .error_codes import ErrorCatalogue
-from .events import Event
+from .events import Event, NormalizedEvent
 from .exceptions import ConfigurationError, MalformedPayload
 from .lifecycle import Status
 
 #: Deepest JSON nesting a webhook may have. Real payloads nest a few levels; a bound keeps every
 #: recursive step (the parser, masking, serialization) far from Python's recursion limit.
 MAX_JSON_DEPTH = 32
+#: Seconds an adapter waits for a provider's API when it asks about a message (reconciliation).
+POLL_TIMEOUT = 10
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,21 @@ class ProviderOptions:
     silently ignored; a value of the wrong type is a ConfigurationError.
     """
 
+    #: Reconciliation (``sms_delivery_reconcile``): a message still not final this long after
+    #: it was sent is asked about (720 minutes: Twilio suggests polling after 12 hours).
+    poll_after_minutes: int = 720
+    #: At most this many API calls a second to this provider (its rate limits are per account).
+    polls_per_second: float = 2.0
+
+    def poll_problems(self) -> list[str]:
+        """Reconciliation options that cannot work (check E008)."""
+        problems = []
+        if self.poll_after_minutes < 1:
+            problems.append(f"POLL_AFTER_MINUTES is {self.poll_after_minutes}; at least 1")
+        if self.polls_per_second <= 0:
+            problems.append(f"POLLS_PER_SECOND is {self.polls_per_second}; more than 0")
+        return problems
+
     @classmethod
     def setting_names(cls) -> dict[str, str]:
         """Settings key -> field name."""
@@ -155,8 +172,8 @@ class ProviderOptions:
 
 
 def _is_a(value: Any, hint: Any) -> bool:
-    """Whether ``value`` fits the (simple) type ``hint``: bool, int, str, None, their unions,
-    ``list[str]`` and ``dict[str, …]``. A bool is not an int here."""
+    """Whether ``value`` fits the (simple) type ``hint``: bool, int, float, str, None, their
+    unions, ``list[str]`` and ``dict[str, …]``. A bool is not a number here."""
     origin, args = get_origin(hint), get_args(hint)
     if origin in (Union, UnionType):
         return any(_is_a(value, arg) for arg in args)
@@ -164,6 +181,8 @@ def _is_a(value: Any, hint: Any) -> bool:
         return value is None
     if hint is int:
         return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:  # a whole number is a fine float
+        return isinstance(value, int | float) and not isinstance(value, bool)
     if origin is list:
         return isinstance(value, list) and all(_is_a(item, args[0]) for item in value)
     if origin is dict:
@@ -226,6 +245,20 @@ class BaseProvider(Generic[OptionsT]):
     def inbound_response(self, stored: int) -> HttpResponse | None:
         """What to answer an inbound webhook (None: the JSON success answer)."""
         return None
+
+    #: Whether :meth:`fetch_status` can ask the provider's API about a message.
+    can_poll: ClassVar[bool] = False
+    #: Why not, when it cannot (shown by ``sms_delivery_reconcile``).
+    cannot_poll_because: ClassVar[str] = ""
+
+    def fetch_status(self, provider_message_id: str) -> Sequence[NormalizedEvent]:
+        """What the provider's API says now about a message, as ``source="poll"`` events that
+        go through :func:`~delivery.ingest.ingest` like a webhook's.
+
+        Raises MessageNotFound (404), RateLimited (429) or PollFailed (any other failure:
+        timeout, 5xx, credentials), from :mod:`delivery.exceptions`.
+        """
+        raise NotImplementedError
 
     def missing_credentials(self) -> str | None:
         """Why no request could be verified with these settings (check E001), or None."""

@@ -143,7 +143,7 @@ def check_providers(app_configs=None, **kwargs):
                     id=Codes.PROVIDER_SECRETS,
                 )
             )
-        for problem in adapter.configuration_errors():
+        for problem in [*adapter.configuration_errors(), *adapter.options.poll_problems()]:
             errors.append(
                 Error(
                     f"SMS_DELIVERY['PROVIDERS'][{name!r}] {problem}.",

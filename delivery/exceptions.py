@@ -67,3 +67,25 @@ class InvalidNumber(SmsDeliveryError, ValueError):
 
 class ConfigurationError(ImproperlyConfigured):
     """Misconfiguration; deliberately not a SmsDeliveryError so nothing swallows it."""
+
+
+class PollFailed(SmsDeliveryError):
+    """Asking a provider's API about a message did not give an answer (reconciliation)."""
+
+    default_code = "poll_failed"
+
+
+class MessageNotFound(PollFailed):
+    """The provider's API does not know the message (404)."""
+
+    default_code = "poll_not_found"
+
+
+class RateLimited(PollFailed):
+    """The provider's API asked us to slow down (429)."""
+
+    default_code = "poll_rate_limited"
+
+    def __init__(self, message: str = "", retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after  #: seconds, when the provider says

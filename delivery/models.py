@@ -231,6 +231,12 @@ class Message(models.Model):
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    last_polled_at = models.DateTimeField(
+        _("last asked the provider"),
+        null=True,
+        blank=True,
+        help_text=_("When reconciliation last asked the provider's API about this message."),
+    )
 
     objects = MessageQuerySet.as_manager()
 

@@ -12,11 +12,14 @@ class Progress:
     ``total`` may be unknown (None): the line then says how many so far and the rate.
     """
 
-    def __init__(self, write: Callable[[str], None], total: int | None, noun: str):
-        self.write, self.total, self.noun = write, total, noun
+    def __init__(self, write: Callable[[str], None], total: int | None, noun: str, every: int = 1):
+        """``every``: print one line in this many updates (and at the end)."""
+        self.write, self.total, self.noun, self.every = write, total, noun, every
         self.started = time.monotonic()
 
     def update(self, done: int, detail: str = "") -> None:
+        if done % self.every and done != self.total:
+            return
         elapsed = time.monotonic() - self.started
         rate = done / elapsed if elapsed else 0.0
         tail = f" · {detail}" if detail else ""

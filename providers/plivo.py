@@ -17,17 +17,28 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import plivo
+import requests
 from django.conf import settings
 from django.core.cache import caches
 from django.http import HttpResponse
-from plivo.exceptions import ValidationError
+from plivo.exceptions import PlivoRestError, ResourceNotFoundError, ValidationError
 from plivo.utils import validate_signature, validate_v3_signature
 
-from delivery.adapters import BaseProvider, ProviderOptions, WebhookRequest, secret_list
-from delivery.events import ConsentChange, InboundEvent, NormalizedEvent, keyword_of
+from delivery.adapters import (
+    POLL_TIMEOUT,
+    BaseProvider,
+    ProviderOptions,
+    WebhookRequest,
+    secret_list,
+)
+from delivery.events import ConsentChange, EventSource, InboundEvent, NormalizedEvent, keyword_of
 from delivery.exceptions import (
     ConfigurationError,
     MalformedPayload,
+    MessageNotFound,
+    PollFailed,
+    RateLimited,
     SignatureInvalid,
     StorageUnavailable,
 )
@@ -279,6 +290,51 @@ class PlivoProvider(BaseProvider[PlivoOptions]):
     def inbound_response(self, stored: int) -> HttpResponse:
         """Empty Plivo XML: Plivo acknowledges the message and sends no reply."""
         return HttpResponse(self.INBOUND_RESPONSE, content_type="application/xml")
+
+    # -- reconciliation ---------------------------------------------------------------------
+    # GET /v1/Account/{auth_id}/Message/{message_uuid}/ through the SDK (``messages.get``):
+    # https://www.plivo.com/docs/messaging/api/messages ("The Message Object": message_state,
+    # error_code "000" for success, units). The object has no time of its last status change.
+
+    can_poll = True
+
+    def fetch_status(self, provider_message_id: str) -> list[NormalizedEvent]:
+        auth_id, tokens = self.options.auth_id, self.options.auth_tokens
+        if not (auth_id and tokens):
+            raise PollFailed("AUTH_ID and AUTH_TOKENS are needed to ask Plivo's API.")
+        try:
+            client = plivo.RestClient(auth_id, tokens[0], timeout=POLL_TIMEOUT)
+            found = client.messages.get(message_uuid=provider_message_id)
+        except ResourceNotFoundError as exc:
+            raise MessageNotFound(f"Plivo knows no message {provider_message_id}.") from exc
+        except PlivoRestError as exc:
+            # The SDK names the status only in its message ("Received status code 429 …").
+            if "429" in str(exc):
+                raise RateLimited("Plivo API: too many requests (429).") from exc
+            raise PollFailed(f"Plivo API refused the request ({type(exc).__name__}).") from exc
+        except requests.RequestException as exc:  # timeouts, refused connections
+            raise PollFailed(f"Plivo API unreachable ({type(exc).__name__}).") from exc
+        raw_status = str(getattr(found, "message_state", "") or "")
+        code = _error_code(str(getattr(found, "error_code", "") or ""))
+        return [
+            NormalizedEvent(
+                provider=self.name,
+                provider_message_id=provider_message_id,
+                raw_status=raw_status,
+                status=self.map_status(raw_status),
+                error_code=code,
+                error_category=self.errors.category(code),
+                segments=int_or_none(getattr(found, "units", None)),
+                raw_payload={
+                    "message_uuid": provider_message_id,
+                    "message_state": raw_status,
+                    "error_code": code,
+                    "message_time": str(getattr(found, "message_time", "") or ""),
+                    "units": getattr(found, "units", None),
+                },
+                source=EventSource.POLL,
+            )
+        ]
 
     def missing_credentials(self) -> str | None:
         if self.options.auth_tokens:

@@ -17,13 +17,14 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 # The SDK's verifier imports PyNaCl lazily and, without it, rejects every webhook. Importing it
 # here turns a missing PyNaCl into the registry's "pip install django-sms-delivery[telnyx]".
 import nacl.signing  # noqa: F401
+import telnyx
 from telnyx.lib.webhook_verification import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -31,9 +32,28 @@ from telnyx.lib.webhook_verification import (
     verify_webhook_signature,
 )
 
-from delivery.adapters import BaseProvider, ProviderOptions, WebhookRequest, secret_list
-from delivery.events import ConsentChange, Event, InboundEvent, NormalizedEvent, keyword_of
-from delivery.exceptions import MalformedPayload, SignatureInvalid
+from delivery.adapters import (
+    POLL_TIMEOUT,
+    BaseProvider,
+    ProviderOptions,
+    WebhookRequest,
+    secret_list,
+)
+from delivery.events import (
+    ConsentChange,
+    Event,
+    EventSource,
+    InboundEvent,
+    NormalizedEvent,
+    keyword_of,
+)
+from delivery.exceptions import (
+    MalformedPayload,
+    MessageNotFound,
+    PollFailed,
+    RateLimited,
+    SignatureInvalid,
+)
 from delivery.lifecycle import Status
 from delivery.masking import get_logger
 from delivery.recipients import recipient_token
@@ -80,6 +100,9 @@ class TelnyxOptions(ProviderOptions):
     #: The account's base64 Ed25519 public key from the Mission Control Portal; several during
     #: a rotation (a webhook verified by any of them is accepted).
     public_keys: list[str] = field(default_factory=list)
+    #: An API key (Mission Control Portal → API Keys), only to ask the API about messages
+    #: (``sms_delivery_reconcile``); webhooks are verified with the public keys.
+    api_key: str = ""
 
     def __post_init__(self):
         self.public_keys = secret_list(self.public_keys)
@@ -234,6 +257,49 @@ class TelnyxProvider(BaseProvider[TelnyxOptions]):
                 )
             )
         return events
+
+    # -- reconciliation ---------------------------------------------------------------------
+    # GET /v2/messages/{id} through the SDK (``messages.retrieve``): the message as a webhook's
+    # data.payload carries it, to[] with each recipient's status, errors[], completed_at /
+    # sent_at (https://developers.telnyx.com/api-reference/messages/retrieve-a-message).
+
+    can_poll = True
+
+    def fetch_status(self, provider_message_id: str) -> list[NormalizedEvent]:
+        """A group message (``"<id>:<recipient token>"``) is asked about by its Telnyx id;
+        the recipient's own entry in ``to[]`` says its status."""
+        if not self.options.api_key:
+            raise PollFailed("API_KEY is needed to ask Telnyx's API.")
+        message_id = provider_message_id.partition(":")[0]
+        client = telnyx.Telnyx(api_key=self.options.api_key, timeout=POLL_TIMEOUT, max_retries=0)
+        try:
+            body = client.messages.with_raw_response.retrieve(message_id).json()
+        except telnyx.NotFoundError as exc:
+            raise MessageNotFound(f"Telnyx knows no message {message_id}.") from exc
+        except telnyx.RateLimitError as exc:
+            wait = exc.response.headers.get("retry-after")
+            seconds = float(wait) if wait and wait.replace(".", "", 1).isdigit() else None
+            raise RateLimited("Telnyx API: too many requests (429).", seconds) from exc
+        except telnyx.APIStatusError as exc:
+            raise PollFailed(f"Telnyx API answered {exc.status_code}.") from exc
+        except telnyx.APIError as exc:  # timeouts, refused connections
+            raise PollFailed(f"Telnyx API unreachable ({type(exc).__name__}).") from exc
+        payload = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(body, dict) or not isinstance(payload, dict):
+            raise PollFailed("Telnyx API answered without a message.")
+        occurred = payload.get("completed_at") or payload.get("sent_at")
+        try:
+            events = self._delivery(body, {"occurred_at": occurred}, payload, "poll")
+        except MalformedPayload as exc:
+            raise PollFailed(f"Telnyx API answer unreadable: {exc.detail}") from exc
+        found = [
+            replace(event, source=EventSource.POLL)
+            for event in events
+            if event.provider_message_id == provider_message_id
+        ]
+        if not found:
+            raise MessageNotFound(f"Telnyx's message {message_id} has no such recipient.")
+        return found
 
     # -- inbound messages (opt-out keywords) -----------------------------------------------
     # Shape: https://developers.telnyx.com/api-reference/callbacks/inbound-message and

@@ -12,17 +12,33 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import requests
 from django.http import HttpResponse, QueryDict
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import (
     SIGNATURE_HEADER,
     SIGNATURE_SETTINGS_HEADER,
     RequestValidator,
     get_signature_algorithm,
 )
+from twilio.rest import Client
 
-from delivery.adapters import BaseProvider, ProviderOptions, WebhookRequest, secret_list
-from delivery.events import ConsentChange, InboundEvent, NormalizedEvent, keyword_of
-from delivery.exceptions import MalformedPayload, SignatureInvalid
+from delivery.adapters import (
+    POLL_TIMEOUT,
+    BaseProvider,
+    ProviderOptions,
+    WebhookRequest,
+    secret_list,
+)
+from delivery.events import ConsentChange, EventSource, InboundEvent, NormalizedEvent, keyword_of
+from delivery.exceptions import (
+    MalformedPayload,
+    MessageNotFound,
+    PollFailed,
+    RateLimited,
+    SignatureInvalid,
+)
 from delivery.lifecycle import Status
 from delivery.masking import get_logger
 
@@ -183,6 +199,64 @@ class TwilioProvider(BaseProvider[TwilioOptions]):
                 raw_payload=form_fields(params),
             )
         ]
+
+    # -- reconciliation ---------------------------------------------------------------------
+    # GET /2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json through the SDK
+    # (``messages(sid).fetch()``): https://www.twilio.com/docs/messaging/api/message-resource
+    # #fetch-a-message-resource. Twilio suggests it for a message with no final status 12 hours
+    # on (https://www.twilio.com/docs/messaging/guides/outbound-message-logging).
+
+    can_poll = True
+
+    def fetch_status(self, provider_message_id: str) -> list[NormalizedEvent]:
+        """The message resource's status, via the main account's credentials (which may read
+        the subaccounts' messages too: each one in SUBACCOUNTS is tried after a 404)."""
+        token = self.options.auth_tokens[0] if self.options.auth_tokens else ""
+        if not (self.options.account_sid and token):
+            raise PollFailed("ACCOUNT_SID and AUTH_TOKENS are needed to ask Twilio's API.")
+        client = Client(
+            self.options.account_sid, token, http_client=TwilioHttpClient(timeout=POLL_TIMEOUT)
+        )
+        for account in [self.options.account_sid, *self.options.subaccounts]:
+            try:
+                found = client.api.v2010.accounts(account).messages(provider_message_id).fetch()
+            except TwilioRestException as exc:
+                if exc.status == 404:
+                    continue
+                if exc.status == 429:
+                    raise RateLimited("Twilio API: too many requests (429).") from exc
+                raise PollFailed(f"Twilio API answered {exc.status} (error {exc.code}).") from exc
+            except requests.RequestException as exc:  # timeouts, refused connections
+                raise PollFailed(f"Twilio API unreachable ({type(exc).__name__}).") from exc
+            return [self._polled(provider_message_id, found)]
+        raise MessageNotFound(f"Twilio knows no message {provider_message_id}.")
+
+    def _polled(self, sid: str, found) -> NormalizedEvent:
+        raw_status = str(found.status or "")
+        code = str(found.error_code) if found.error_code not in (None, 0, "0", "") else ""
+        occurred = found.date_updated
+        return NormalizedEvent(
+            provider=self.name,
+            provider_message_id=sid,
+            raw_status=raw_status,
+            status=self.map_status(raw_status),
+            provider_occurred_at=occurred.astimezone(UTC) if occurred else None,
+            error_code=code,
+            error_category=self.errors.category(code),
+            error_detail=str(found.error_message or ""),
+            segments=int_or_none(found.num_segments),
+            # What the API said, without the numbers or the text (the payload is kept).
+            raw_payload={
+                "sid": sid,
+                "status": raw_status,
+                "error_code": code,
+                "error_message": found.error_message,
+                "date_sent": str(found.date_sent or ""),
+                "date_updated": str(occurred or ""),
+                "num_segments": found.num_segments,
+            },
+            source=EventSource.POLL,
+        )
 
     # -- inbound messages (opt-out keywords) -----------------------------------------------
     # https://www.twilio.com/docs/messaging/guides/webhook-request: From, To, Body, MessageSid;

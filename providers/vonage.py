@@ -123,6 +123,13 @@ class VonageProvider(BaseProvider[VonageOptions]):
     # the table of the product that sent the request.
     statuses = {**dlr_statuses, **messages_statuses}
     errors = VONAGE_ERRORS
+    # Reconciliation: neither the SMS API nor the Messages API can be asked about one message.
+    # The Reports API can (a synchronous records query by message id), but it is a separate
+    # product with its own access; it is not used here.
+    cannot_poll_because = (
+        "Vonage's SMS and Messages APIs cannot be asked about a message (its Reports API can, "
+        "and is not used here)"
+    )
 
     def account(self, request: WebhookRequest) -> str:
         try:
