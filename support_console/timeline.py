@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from delivery.error_codes import ErrorInfo
+from delivery.events import EventSource
 from delivery.models import Message, MessageEvent
 from delivery.registry import error_info
 
@@ -33,6 +34,18 @@ class TimelineRow:
     @property
     def since_previous_display(self) -> str:
         return duration(self.since_previous)
+
+    @property
+    def source_note(self) -> str:
+        """How a report that did not come by webhook reached us."""
+        return _SOURCE_NOTES.get(self.event.source, "")
+
+
+_SOURCE_NOTES = {
+    EventSource.POLL: "We asked the provider's API (reconciliation): its callback never came.",
+    EventSource.REPLAY: "A stored request read again after a mapping fix; the row before it "
+    "is the first reading.",
+}
 
 
 def timeline(message: Message, events: list[MessageEvent]) -> list[TimelineRow]:

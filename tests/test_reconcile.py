@@ -347,3 +347,14 @@ def test_a_silent_provider_is_reported(client):
     register_outbound(provider="twilio", provider_message_id=SID, to="+15558675310")
     Message.objects.update(created_at=timezone.now() - timedelta(minutes=30))
     assert "twilio: no request since messages were sent (silent)" in run()
+
+
+@responses.activate
+def test_the_message_page_says_the_status_came_from_asking(stuck, admin_client):
+    from django.urls import reverse
+
+    responses.get(TWILIO_URL, json=twilio_message("delivered"))
+    run()
+    page = admin_client.get(reverse("admin:sms_delivery_message_change", args=[stuck.pk]))
+    body = page.content.decode()
+    assert "Poll (reconciliation)" in body and "its callback never came" in body
