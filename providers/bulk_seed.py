@@ -246,7 +246,7 @@ class BulkSeeder:
             f"""CREATE TEMP TABLE bulk_e AS
                 SELECT nextval(pg_get_serial_sequence('{event}', 'id')) AS id,
                        te.id AS template_event_id, bm.id AS message_id, bm.shift,
-                       bm.provider_message_id
+                       bm.provider_message_id, bm.recipient_hash
                 FROM bulk_m bm JOIN bulk_te te ON te.t = bm.t"""
         )
         cursor.execute(
@@ -273,12 +273,14 @@ class BulkSeeder:
                 "received_at": "CASE WHEN br.k = 0 THEN te.received_at ELSE coalesce("
                 "te.last_duplicate_at, te.received_at) + (br.k - 1) * interval '1 second' END "
                 "+ br.shift",
+                "recipient_hash": "be.recipient_hash",  # the copy's person
             },
             "br.shift",
         )
         cursor.execute(
             f"INSERT INTO {raw} ({names}) SELECT {values} "
-            "FROM bulk_r br JOIN bulk_te te ON te.id = br.template_event_id"
+            "FROM bulk_r br JOIN bulk_te te ON te.id = br.template_event_id "
+            "JOIN bulk_e be ON be.id = br.event_id"
         )
         raw_count = cursor.rowcount
         names, values = _columns(

@@ -41,7 +41,7 @@ class TimelineRow:
         return _SOURCE_NOTES.get(self.event.source, "")
 
 
-_SOURCE_NOTES = {
+_SOURCE_NOTES: dict[str, str] = {
     EventSource.POLL: "We asked the provider's API (reconciliation): its callback never came.",
     EventSource.REPLAY: "A stored request read again after a mapping fix; the row before it "
     "is the first reading.",

@@ -152,6 +152,8 @@ def test_bulk_copies_templates_into_consistent_messages(monkeypatch, admin_clien
     assert RawWebhook.objects.filter(parse_error="").count() == receipts
     assert RawWebhook.objects.exclude(parse_error="").count() == 400 // 50
     assert MessageEvent.objects.filter(raw_webhook__isnull=True).count() == 0
+    for event in MessageEvent.objects.select_related("message", "raw_webhook"):
+        assert event.raw_webhook.recipient_hash == event.message.recipient_hash  # for erasure
     assert InboundMessage.objects.count() == 0  # one per 500 messages
     # A copy is a message like any other: found by its number, shown on its page.
     copy = Message.objects.order_by("-id").first()
