@@ -2,11 +2,12 @@
 #   make demo   set up, load demo data, create users, serve the console on 127.0.0.1:$(PORT)
 #   make test   set up, lint, type-check, run the suite on SQLite and on a throwaway PostgreSQL
 #   make bench-console   time every console page at 1 M messages (docs/performance.md)
+#   make bench-operations   time reconcile, replay, erase, purge, health at 1 M (docs/operations.md)
 PYTHON ?= python3
 VENV ?= .venv
 PORT ?= 8000
 
-.PHONY: demo test setup bench-console
+.PHONY: demo test setup bench-console bench-operations
 
 setup:
 	@scripts/setup.sh "$(PYTHON)" "$(VENV)"
@@ -23,4 +24,7 @@ test: setup
 	@VENV="$(VENV)" scripts/test.sh
 
 bench-console: setup
-	@VENV="$(VENV)" scripts/bench-console.sh
+	@VENV="$(VENV)" scripts/bench.sh console
+
+bench-operations: setup
+	@VENV="$(VENV)" scripts/bench.sh operations

@@ -170,7 +170,9 @@ def _stream(messages, limit: int | None) -> Iterator[Message]:
         page = messages
         if after is not None:
             when, pk = after
-            page = page.filter(Q(created_at__gt=when) | Q(created_at=when, pk__gt=pk))
+            page = page.filter(created_at__gte=when).filter(  # the index's starting point
+                Q(created_at__gt=when) | Q(created_at=when, pk__gt=pk)
+            )
         batch = list(page[: BATCH if limit is None else min(BATCH, limit - given)])
         if not batch:
             return

@@ -83,7 +83,9 @@ def _batches(target: Target, cutoff: datetime, size: int) -> Iterator[list[int]]
         rows = due(target, cutoff)
         if after is not None:
             when, pk = after
-            rows = rows.filter(
+            # The first condition alone is what the index can start from; without it PostgreSQL
+            # reads every row before ``when`` again on each batch.
+            rows = rows.filter(**{f"{time_field}__gte": when}).filter(
                 Q(**{f"{time_field}__gt": when}) | Q(**{time_field: when, "pk__gt": pk})
             )
         page = list(rows.order_by(time_field, "pk").values_list(time_field, "pk")[:size])

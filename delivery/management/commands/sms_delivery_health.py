@@ -15,7 +15,7 @@ class Command(BaseCommand):
         "Report, per provider, the last request, requests and signature refusals in the last "
         "hour and how late reports arrive; the review queue; messages stuck before a final "
         "status; providers gone silent. Exits 1 when a threshold is crossed (for cron and "
-        "monitoring). Reads a few indexed rows: well under a second at 1,000,000 messages."
+        "monitoring). Reads a few indexed rows: 0.07 s at 1,000,000 messages (docs/operations.md)."
     )
 
     def add_arguments(self, parser):

@@ -14,8 +14,9 @@ class Command(BaseCommand):
         "Blank the raw requests, event payloads and recipient / sender numbers older than "
         "SMS_DELIVERY['RETENTION'] (or the options) allows; statuses, timelines, error codes "
         "and keyed hashes stay. In batches along the time index, one short transaction each; "
-        "safe to interrupt and run again. At 1,000,000 messages, blanking everything took "
-        "about 6 minutes on a 2-core machine; a daily run only touches that day's share."
+        "safe to interrupt and run again. At 1,000,000 messages, blanking the older half "
+        "(2.8 M rows) took 83 s on a 2-core machine, a run with nothing left 6 s; a daily run "
+        "touches one day's share (docs/operations.md)."
     )
 
     def add_arguments(self, parser):

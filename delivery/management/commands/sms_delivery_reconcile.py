@@ -22,8 +22,9 @@ class Command(BaseCommand):
         "'poll' events: summaries and signals follow as for webhooks. At most POLLS_PER_SECOND "
         "calls a second per provider (default 2: 7,200 messages an hour); resumable (a message "
         "asked about is not asked again for --repoll-minutes); --dry-run asks but records "
-        "nothing. Also lists providers gone silent. Selecting what to ask about takes well "
-        "under a second at 1,000,000 messages; the API calls are the cost."
+        "nothing. Also lists providers gone silent. At 1,000,000 messages, choosing what to ask "
+        "about took 0.16 s and our side of each answer 4 ms; the provider's API is the cost "
+        "(docs/operations.md)."
     )
 
     def add_arguments(self, parser):

@@ -20,9 +20,9 @@ class Command(BaseCommand):
         "read differently is added as a 'replay' event (summaries and signals follow), what "
         "could not be read before and can now leaves the review queue. Replaying twice changes "
         "nothing; requests whose signature was never checked are refused. Streams in batches, "
-        "one short transaction per request: about 300 requests a second on a 2-core machine, "
-        "so the whole of 1,000,000 messages' requests (2.4 M) takes a few hours; use the "
-        "filters."
+        "one short transaction per request: 200 to 400 requests a second on a 2-core machine, "
+        "so all of 1,000,000 messages' requests (2.4 M) would take 2 to 4 hours; use the "
+        "filters (docs/operations.md)."
     )
 
     def add_arguments(self, parser):
