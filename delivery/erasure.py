@@ -3,8 +3,10 @@
 The number is found through its keyed hash, never by decrypting the tables: the messages to it
 (``Message.recipient_hash``), the messages from it (``InboundMessage.sender_hash``) and the raw
 requests about it (``RawWebhook.recipient_hash``, set when a request is read, and the requests
-behind those messages' events). Only the review queue (requests that could not be read, so
-never linked to anyone) is decrypted and searched, and it is small.
+behind those messages' events). Decrypted and searched: only the review queue (requests never
+read, so linked to no one; it is small) and the requests of the people who shared a group
+message with this one (a group request is linked to its first recipient, and its repeated
+deliveries to no event).
 
 Blanked: the encrypted numbers, the providers' payloads of the events (and of every event read
 from the same requests: a group message names its other recipients too), the raw requests.
@@ -24,6 +26,7 @@ from django.db.models import Q
 from . import crypto
 from .conf import app_settings
 from .exceptions import InvalidNumber
+from .masking import mask_text
 from .models import Erasure, InboundMessage, Message, MessageEvent, RawWebhook
 from .recipients import recipient_hash, to_e164
 
@@ -40,7 +43,7 @@ class Found:
     inbound: list[int]
     events: list[int]
     raw_requests: list[int]
-    unreadable_searched: int  #: review-queue requests decrypted and searched
+    unreadable_searched: int  #: requests decrypted and searched (review queue, group members)
 
     def counts(self) -> dict[str, int]:
         return {
@@ -48,7 +51,7 @@ class Found:
             "inbound_messages": len(self.inbound),
             "event_payloads": len(self.events),
             "raw_requests": len(self.raw_requests),
-            "unreadable_requests_searched": self.unreadable_searched,
+            "requests_searched": self.unreadable_searched,
         }
 
 
@@ -67,9 +70,18 @@ def find(number: str) -> tuple[str, Found]:
         .exclude(raw_webhook=None)
         .values_list("raw_webhook", flat=True)
     )
-    unreadable = RawWebhook.objects.exclude(parse_error="").exclude(request_encrypted="")
+    # Requests that name the number but are linked to someone else: a group message's requests
+    # are linked to its first recipient, and its repeated deliveries to no event. Only that
+    # person's requests are searched, and the review queue (requests read by no one).
+    others = set(
+        RawWebhook.objects.filter(pk__in=raw_ids)
+        .exclude(recipient_hash__in=["", person])
+        .values_list("recipient_hash", flat=True)
+    )
+    candidates = RawWebhook.objects.exclude(request_encrypted="").exclude(pk__in=raw_ids)
+    candidates = candidates.filter(Q(recipient_hash__in=others) | ~Q(parse_error=""))
     searched = 0
-    for pk, token in unreadable.values_list("pk", "request_encrypted").iterator():
+    for pk, token in candidates.values_list("pk", "request_encrypted").iterator():
         searched += 1
         if _mentions(crypto.decrypt_bytes(token), e164):
             raw_ids.add(pk)
@@ -95,7 +107,11 @@ def erase(number: str, *, actor: str, reason: str = "") -> Erasure:
         MessageEvent.objects.filter(pk__in=found.events).update(payload_encrypted="")
         RawWebhook.objects.filter(pk__in=found.raw_requests).update(request_encrypted="")
         return Erasure.objects.create(
-            recipient_hash=person, actor=actor, reason=reason, touched=found.counts()
+            recipient_hash=person,
+            actor=actor,
+            # Free text: a number typed into it ("asked by +1 312…") is masked.
+            reason=mask_text(reason, typed=True),
+            touched=found.counts(),
         )
 
 

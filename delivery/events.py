@@ -57,6 +57,8 @@ class NormalizedEvent:
         """
         if self.provider_event_id:
             key = f"{self.provider}:event:{self.provider_event_id}"
+            if self.source != EventSource.WEBHOOK:  # a replay names its reading in the parts
+                key = ":".join([key, *self.dedupe_parts])
         else:
             occurred = self.provider_occurred_at.isoformat() if self.provider_occurred_at else ""
             key = ":".join(

@@ -34,6 +34,8 @@ from .models import Message
 MAX_RATE_LIMITED = 3
 #: This many failures in a row (timeouts, 5xx) stop this run for the provider.
 MAX_FAILURES = 5
+#: The longest a provider's Retry-After is waited for; beyond, the run stops and resumes later.
+MAX_RETRY_AFTER = 60.0
 BATCH = 200
 
 
@@ -76,13 +78,19 @@ def due(
 ):
     """The messages of ``provider`` to ask about, oldest first."""
     poll_after = older_than or timedelta(minutes=provider.options.poll_after_minutes)
-    return Message.objects.filter(
-        Q(last_polled_at__isnull=True) | Q(last_polled_at__lt=now - repoll_after),
-        provider=provider.name,
-        current_status__in=PENDING_STATUSES,
-        created_at__lt=now - poll_after,
-        created_at__gte=now - max_age,
-    ).order_by("created_at", "pk")
+    return (
+        Message.objects.filter(
+            Q(last_polled_at__isnull=True) | Q(last_polled_at__lt=now - repoll_after),
+            provider=provider.name,
+            current_status__in=PENDING_STATUSES,
+            created_at__lt=now - poll_after,
+            created_at__gte=now - max_age,
+        )
+        # An erased person's messages (number blanked, hash kept) are not asked about again:
+        # the answer would store new data about them.
+        .exclude(recipient_encrypted="", recipient_hash__gt="")
+        .order_by("created_at", "pk")
+    )
 
 
 def reconcile(
@@ -103,6 +111,8 @@ def reconcile(
     limiter = RateLimiter(provider.options.polls_per_second, sleep)
     failures = 0
     for message in _stream(messages, limit):
+        if not dry_run and not _claim(message):
+            continue  # another run is asking about it right now
         limiter.wait()
         tally.asked += 1
         try:
@@ -110,16 +120,17 @@ def reconcile(
         except RateLimited:
             tally.stopped = f"the API kept answering 429 (after {MAX_RATE_LIMITED} tries)"
             tally.asked -= 1
+            _release(message, dry_run)
             break
         except MessageNotFound:
             tally.not_found += 1
             report(message, "not found at the provider")
-            _mark_polled(message, dry_run)
             continue
         except PollFailed as exc:
             tally.failed += 1
             failures += 1
             report(message, f"failed: {exc}")
+            _release(message, dry_run)  # asked again by the next run
             if failures >= MAX_FAILURES:
                 tally.stopped = f"{failures} failures in a row (last: {exc})"
                 break
@@ -135,7 +146,6 @@ def reconcile(
             report(message, f"{before} → {after}" + (" (dry run)" if dry_run else ""))
             if not dry_run:
                 ingest(news)
-        _mark_polled(message, dry_run)
         progress(tally.asked)
     return tally
 
@@ -148,7 +158,8 @@ def _ask(provider, message, limiter, sleep) -> list[NormalizedEvent]:
         except RateLimited as exc:
             if attempt == MAX_RATE_LIMITED:
                 raise
-            sleep(exc.retry_after if exc.retry_after is not None else 2.0**attempt)
+            wait = exc.retry_after if exc.retry_after is not None else 2.0**attempt
+            sleep(min(wait, MAX_RETRY_AFTER))
             limiter.wait()
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -157,9 +168,20 @@ def _is_news(event: NormalizedEvent, message: Message) -> bool:
     return (event.status, event.error_code) != (message.current_status, message.error_code)
 
 
-def _mark_polled(message: Message, dry_run: bool) -> None:
+def _claim(message: Message) -> bool:
+    """Mark ``message`` asked about now, unless another run did since it was read: two runs at
+    once (an overlapping cron) never ask about the same message."""
+    before = message.last_polled_at
+    claimed = Message.objects.filter(pk=message.pk, last_polled_at=before).update(
+        last_polled_at=timezone.now()
+    )
+    return claimed == 1
+
+
+def _release(message: Message, dry_run: bool) -> None:
+    """Undo the claim of a message that got no answer: the next run asks about it."""
     if not dry_run:
-        Message.objects.filter(pk=message.pk).update(last_polled_at=timezone.now())
+        Message.objects.filter(pk=message.pk).update(last_polled_at=message.last_polled_at)
 
 
 def _stream(messages, limit: int | None) -> Iterator[Message]:

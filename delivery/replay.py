@@ -27,6 +27,7 @@ from django.db import router, transaction
 from django.db.models import Exists, OuterRef
 from django.http import QueryDict
 
+from . import storable
 from .adapters import WebhookRequest
 from .conf import app_settings
 from .events import Event, EventSource, InboundEvent, NormalizedEvent
@@ -85,7 +86,15 @@ def replay(raw: RawWebhook, *, dry_run: bool = False) -> Outcome:
         return _unreadable(outcome, str(exc.detail))
     except Exception as exc:  # noqa: BLE001 - as in the webhook view: unreadable, never a crash
         return _unreadable(outcome, f"Unreadable request ({type(exc).__name__}).")
-    to_store = [event for event in map(_what_to_store, events) if event is not None]
+    try:
+        # Fitted as ingest fits them, so their keys are the keys stored.
+        fitted = [
+            storable.inbound(e) if isinstance(e, InboundEvent) else storable.event(e)
+            for e in events
+        ]
+    except MalformedPayload as exc:
+        return _unreadable(outcome, str(exc.detail))
+    to_store = [event for event in map(_what_to_store, fitted) if event is not None]
     was_unreadable = bool(raw.parse_error)
     outcome.changes = [_describe(event) for event in to_store]
     if was_unreadable:
@@ -135,16 +144,9 @@ def _what_to_store(event: Event) -> Event | None:
         return None
     # A key of its own, naming the new reading: a later mapping change can add another.
     reading = f"as={event.status}/{event.error_category}"
-    if event.provider_event_id:
-        again = dataclasses.replace(
-            event,
-            source=EventSource.REPLAY,
-            provider_event_id=f"{event.provider_event_id}/{reading}",
-        )
-    else:
-        again = dataclasses.replace(
-            event, source=EventSource.REPLAY, dedupe_parts=(*event.dedupe_parts, reading)
-        )
+    again = dataclasses.replace(
+        event, source=EventSource.REPLAY, dedupe_parts=(*event.dedupe_parts, reading)
+    )
     return None if MessageEvent.objects.filter(dedupe_key=again.dedupe_key).exists() else again
 
 

@@ -292,8 +292,27 @@ class TelnyxProvider(BaseProvider[TelnyxOptions]):
             events = self._delivery(body, {"occurred_at": occurred}, payload, "poll")
         except MalformedPayload as exc:
             raise PollFailed(f"Telnyx API answer unreadable: {exc.detail}") from exc
+        # What the API said, without the numbers or the text: the answer names every
+        # recipient of a group message, and a poll event has no raw request an erasure of
+        # one of them would blank.
+        said = {
+            "id": payload.get("id"),
+            "to": [
+                {"status": r.get("status"), "carrier": r.get("carrier")}
+                for r in payload.get("to") or []
+                if isinstance(r, dict)
+            ],
+            "errors": [
+                {"code": e.get("code"), "title": e.get("title")}
+                for e in payload.get("errors") or []
+                if isinstance(e, dict)
+            ],
+            "parts": payload.get("parts"),
+            "sent_at": payload.get("sent_at"),
+            "completed_at": payload.get("completed_at"),
+        }
         found = [
-            replace(event, source=EventSource.POLL)
+            replace(event, source=EventSource.POLL, raw_payload=said)
             for event in events
             if event.provider_message_id == provider_message_id
         ]

@@ -2,6 +2,7 @@
 Plivo with ``responses`` (their SDKs use requests), Telnyx with ``respx`` (httpx)."""
 
 import io
+import re
 from datetime import timedelta
 
 import httpx
@@ -358,3 +359,75 @@ def test_the_message_page_says_the_status_came_from_asking(stuck, admin_client):
     page = admin_client.get(reverse("admin:sms_delivery_message_change", args=[stuck.pk]))
     body = page.content.decode()
     assert "Poll (reconciliation)" in body and "its callback never came" in body
+
+
+def many_stuck(count):
+    from delivery.ingest import register_outbound
+
+    for n in range(count):
+        register_outbound(provider="twilio", provider_message_id=f"SM{n:032x}", to="+15558675310")
+    Message.objects.update(created_at=timezone.now() - timedelta(hours=13))
+
+
+@responses.activate
+def test_more_than_a_batch_and_a_limit_each_message_asked_once(settings):
+    many_stuck(450)
+    api = re.compile(rf"https://api\.twilio\.com/2010-04-01/Accounts/{ACCOUNT}/Messages/.*")
+    responses.get(api, json=twilio_message("sent"))
+    settings.SMS_DELIVERY["PROVIDERS"]["twilio"]["POLLS_PER_SECOND"] = 10_000
+    assert "asked 300;" in run("--limit", "300")
+    assert "asked 150;" in run()
+    asked = [call.request.url.rsplit("/", 1)[1] for call in responses.calls]
+    assert len(asked) == 450 == len(set(asked))
+
+
+@responses.activate
+def test_a_message_another_run_claimed_is_skipped(stuck):
+    responses.get(TWILIO_URL, json=twilio_message("delivered"))
+    provider = get_provider("twilio")
+    listed = due_now(provider)
+    Message.objects.update(last_polled_at=timezone.now())  # an overlapping run took it
+    tally = reconcile(provider, listed, sleep=lambda s: None)
+    assert tally.asked == 0 and not responses.calls
+
+
+def test_an_erased_persons_messages_are_not_asked_about(stuck):
+    from delivery.erasure import erase
+
+    erase(Message.objects.get().recipient, actor="dpo")
+    assert not due_now(get_provider("twilio")).exists()
+
+
+@respx.mock
+def test_a_long_retry_after_is_not_waited_for_beyond_a_minute(telnyx_enabled):
+    from delivery.ingest import register_outbound
+
+    register_outbound(provider="telnyx", provider_message_id=TELNYX_ID, to="+18665550001")
+    Message.objects.update(created_at=timezone.now() - timedelta(hours=13))
+    respx.get(TELNYX_URL).mock(
+        side_effect=[
+            httpx.Response(429, headers={"Retry-After": "86400"}, json={"errors": []}),
+            httpx.Response(200, json=telnyx_message("delivered")),
+        ]
+    )
+    waits = []
+    provider = get_provider("telnyx")
+    reconcile(provider, due_now(provider), sleep=waits.append)
+    assert waits[0] == 60.0
+
+
+@respx.mock
+def test_a_telnyx_poll_keeps_no_number_or_text(telnyx_enabled):
+    from delivery.ingest import register_outbound
+    from tests.privacy import numbers_in
+
+    register_outbound(provider="telnyx", provider_message_id=TELNYX_ID, to="+18665550001")
+    Message.objects.update(created_at=timezone.now() - timedelta(hours=13))
+    answer = telnyx_message("delivered")
+    answer["data"]["text"] = "Your code is 123456"
+    answer["data"]["cc"] = [{"phone_number": "+13125550101", "status": "delivered"}]
+    answer["data"]["errors"] = [{"code": "0", "title": "ok", "detail": "to +13125550102"}]
+    respx.get(TELNYX_URL).mock(return_value=httpx.Response(200, json=answer))
+    run("--provider", "telnyx")
+    payload = str(MessageEvent.objects.get(source=EventSource.POLL).raw_payload)
+    assert "delivered" in payload and not numbers_in(payload) and "123456" not in payload

@@ -190,3 +190,41 @@ def test_an_agent_cannot_reprocess(unmapped, mapping_fixed, client):
     client.post(url, {**form, "reason": "I want to"})
     assert Message.objects.get().current_status == Status.UNKNOWN
     assert not RevealLog.objects.exists()
+
+
+@pytest.mark.telnyx
+def test_reports_with_event_ids_are_replayed_once_per_reading(client, sms_delivery_settings):
+    """Telnyx names each report by an event id (a group message: one per recipient); a replay
+    keeps the id and names the new reading, so it is stored once, next to the original."""
+    from providers.telnyx import TelnyxProvider
+    from tests.fixtures import telnyx
+    from tests.providers import test_telnyx
+
+    sms_delivery_settings["PROVIDERS"]["telnyx"] = {
+        "PUBLIC_KEYS": [test_telnyx.public_key(test_telnyx.CURRENT)]
+    }
+    unknown_word = {**TelnyxProvider.statuses}
+    del unknown_word["delivery_failed"]  # an older release's mapping
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(TelnyxProvider, "statuses", unknown_word)
+        assert test_telnyx.post(client, telnyx.GROUP_FINALIZED).status_code == 200
+    failed = Message.objects.get(current_status=Status.UNKNOWN)
+    assert Message.objects.count() == 3
+
+    assert "1 changed" in run("--provider", "telnyx")
+    failed.refresh_from_db()
+    assert (failed.current_status, failed.needs_review) == (Status.UNDELIVERED, False)
+    original, replayed = failed.events.order_by("pk")
+    assert replayed.source == EventSource.REPLAY
+    assert replayed.dedupe_key.startswith(original.dedupe_key.removesuffix(":"))
+    assert replayed.dedupe_key != original.dedupe_key
+    before = snapshot()
+    assert "1 unchanged" in run("--provider", "telnyx")
+    assert snapshot() == before and MessageEvent.objects.count() == 4
+
+    # A later fix reads it differently again: one more event, not a clash with the first replay.
+    another_reading = {**TelnyxProvider.statuses, "delivery_failed": Status.FAILED}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(TelnyxProvider, "statuses", another_reading)
+        assert "1 changed" in run("--provider", "telnyx")
+    assert failed.events.filter(source=EventSource.REPLAY).count() == 2

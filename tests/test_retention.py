@@ -89,7 +89,7 @@ def test_erasure_leaves_no_trace_of_the_number_and_keeps_the_records(people):
         "event_payloads": 4,
         # 2 × (sent, undelivered, its repeat), the STOP, and the unreadable one
         "raw_requests": 8,
-        "unreadable_requests_searched": 1,
+        "requests_searched": 1,
     }
     assert Erasure.objects.get().actor == "dpo"
 
@@ -118,6 +118,35 @@ def test_erasing_what_is_not_a_number_erases_nothing(people):
     with pytest.raises(InvalidNumber):
         erasure.erase("hello", actor="x")
     assert not Erasure.objects.exists()
+
+
+def test_a_number_typed_into_the_reason_is_masked(people):
+    erasure.erase(ALICE, actor="dpo", reason="asked by +1 415 555 0100 on the phone")
+    assert not numbers_in(Erasure.objects.get().reason, (ALICE,))
+
+
+@pytest.mark.telnyx
+def test_erasing_one_member_of_a_group_message_leaves_no_trace_of_them(
+    client, sms_delivery_settings
+):
+    """A group request names every recipient but is linked to the first; posted twice, its
+    repeat is read by no event. Erasing the second recipient still finds both copies."""
+    from tests.fixtures import telnyx
+    from tests.providers import test_telnyx
+
+    sms_delivery_settings["PROVIDERS"]["telnyx"] = {
+        "PUBLIC_KEYS": [test_telnyx.public_key(test_telnyx.CURRENT)]
+    }
+    for _ in range(2):
+        assert test_telnyx.post(client, telnyx.GROUP_FINALIZED).status_code == 200
+    member, others = telnyx.GROUP_TO[1], [telnyx.GROUP_TO[0], telnyx.GROUP_TO[2]]
+    assert numbers_in(decrypted_text(), (member,))
+    record = erasure.erase(member, actor="dpo")
+    text = decrypted_text()
+    assert not numbers_in(text, (member,)), numbers_in(text, (member,))[:3]
+    assert record.touched["raw_requests"] == 2 and record.touched["messages"] == 1
+    # The other members' messages keep their numbers; the shared requests are gone for all.
+    assert [m.recipient for m in Message.objects.for_recipient(others[0])] == [others[0]]
 
 
 def test_a_raw_request_is_linked_to_its_person_when_read(people):

@@ -45,8 +45,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--repoll-minutes",
             type=float,
-            default=60,
-            help="Do not ask again about a message asked about this recently (default 60).",
+            default=360,
+            help="Do not ask again about a message asked about this recently (default 360: a "
+            "message that never gets a final status is asked about 4 times a day for "
+            "--max-age-days).",
         )
         parser.add_argument(
             "--silent-minutes",
