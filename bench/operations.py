@@ -12,7 +12,8 @@ database: the purge blanks half of it. Never run it on data you need.
   (marked verified first: the seed's requests were never verified, and replay refuses those);
 - ``sms_delivery_erase``: the person with the most messages;
 - ``sms_delivery_purge``: a dry run, then blanking everything older than 7 days (half of the 14
-  days seeded), then a second run that finds nothing.
+  days seeded), then a second run that finds nothing (from the checkpoint the first one left,
+  then with ``--from-start``), then the next day's run (6 days: one more day's rows).
 
     DATABASE_URL=postgres://… python bench/operations.py
 """
@@ -159,12 +160,36 @@ def main() -> None:
     )
     recount(blanked - left)
     timed(
-        "sms_delivery_purge: again (nothing left)",
+        "sms_delivery_purge: again (nothing left, from the checkpoint)",
         0,
         "sms_delivery_purge",
         raw_requests_days=7,
         event_payloads_days=7,
         recipients_days=7,
+    )
+    timed(
+        "sms_delivery_purge --from-start: again, walking every blanked row",
+        0,
+        "sms_delivery_purge",
+        from_start=True,
+        raw_requests_days=7,
+        event_payloads_days=7,
+        recipients_days=7,
+    )
+    before = left
+    timed(
+        "sms_delivery_purge: the next day's run (one more day)",
+        0,
+        "sms_delivery_purge",
+        raw_requests_days=6,
+        event_payloads_days=6,
+        recipients_days=6,
+    )
+    recount(
+        before
+        - RawWebhook.objects.exclude(request_encrypted="").count()
+        - MessageEvent.objects.exclude(payload_encrypted="").count()
+        - Message.objects.exclude(recipient_encrypted="").count()
     )
     if "blanked" not in out or not Message.objects.filter(current_status=Status.DELIVERED).exists():
         sys.exit("The purge did not run as expected:\n" + out)

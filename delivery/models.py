@@ -530,3 +530,23 @@ class Erasure(models.Model):
         if self.pk is not None:
             raise ValueError("Erasure records are append-only.")
         super().save(*args, **kwargs)
+
+
+class PurgeCheckpoint(models.Model):
+    """Up to when a kind of data is known blanked (``delivery.retention``).
+
+    A purge that finished sets it to its cutoff, so the next one starts its walk there instead
+    of rereading every row it blanked before: a nightly purge then costs one day's rows, not the
+    whole history.
+    """
+
+    target = models.CharField(_("data"), max_length=100, unique=True)
+    blanked_before = models.DateTimeField(_("everything blanked before"))
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("purge checkpoint")
+        verbose_name_plural = _("purge checkpoints")
+
+    def __str__(self):
+        return f"{self.target}: blanked before {self.blanked_before:%Y-%m-%d %H:%M}"

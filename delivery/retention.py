@@ -8,7 +8,10 @@ be rewritten and the timeline keeps every event.
 
 The work goes in batches along the time index, each batch one short transaction (an
 ``UPDATE … WHERE id IN (…)``): no long lock, and an interrupted purge resumes by being run
-again.
+again. A purge that finishes records its cutoff (:class:`~delivery.models.PurgeCheckpoint`);
+the next one starts there, so a daily run reads one day's rows, not years of blanked ones.
+Rows written later with an older time (an import of old data) are older than the checkpoint:
+``from_start=True`` (``sms_delivery_purge --from-start``) walks everything again.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from django.db import router, transaction
 from django.db.models import Model, Q
 from django.utils import timezone
 
-from .models import InboundMessage, Message, MessageEvent, RawWebhook
+from .models import InboundMessage, Message, MessageEvent, PurgeCheckpoint, RawWebhook
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,10 @@ class Target:
     time_field: str
     column: str  #: the column that holds it; blanked to ""
 
+    @property
+    def key(self) -> str:
+        return f"{self.model._meta.label}.{self.column}"
+
 
 TARGETS = (
     Target("RAW_REQUESTS_DAYS", "raw requests", RawWebhook, "received_at", "request_encrypted"),
@@ -45,10 +52,22 @@ TARGETS = (
 )
 
 
-def due(target: Target, cutoff: datetime):
-    """The rows of ``target`` older than ``cutoff`` that still hold the data."""
-    return target.model._default_manager.filter(**{f"{target.time_field}__lt": cutoff}).exclude(
-        **{target.column: ""}
+def due(target: Target, cutoff: datetime, *, from_start: bool = False):
+    """The rows of ``target`` older than ``cutoff`` that still hold the data (from the last
+    finished purge's cutoff on, unless ``from_start``)."""
+    rows = target.model._default_manager.filter(**{f"{target.time_field}__lt": cutoff})
+    since = None if from_start else checkpoint(target)
+    if since is not None:
+        rows = rows.filter(**{f"{target.time_field}__gte": since})
+    return rows.exclude(**{target.column: ""})
+
+
+def checkpoint(target: Target) -> datetime | None:
+    """Before when ``target`` was blanked entirely by a finished purge, if one finished."""
+    return (
+        PurgeCheckpoint.objects.filter(target=target.key)
+        .values_list("blanked_before", flat=True)
+        .first()
     )
 
 
@@ -62,25 +81,33 @@ def purge(
     *,
     batch_size: int = 5000,
     progress: Callable[[int], None] | None = None,
+    from_start: bool = False,
 ) -> int:
     """Blank ``target`` in the rows older than ``cutoff``; how many rows were blanked."""
     done = 0
     using = router.db_for_write(target.model)
-    for ids in _batches(target, cutoff, batch_size):
+    for ids in _batches(target, cutoff, batch_size, from_start):
         with transaction.atomic(using=using):
             done += target.model._default_manager.filter(pk__in=ids).update(**{target.column: ""})
         if progress:
             progress(done)
+    previous = checkpoint(target)
+    # A longer retention (an earlier cutoff) leaves it: what is before it stays blanked.
+    if previous is None or cutoff > previous:
+        PurgeCheckpoint.objects.update_or_create(
+            target=target.key, defaults={"blanked_before": cutoff}
+        )
     return done
 
 
-def _batches(target: Target, cutoff: datetime, size: int) -> Iterator[list[int]]:
+def _batches(target: Target, cutoff: datetime, size: int, from_start: bool) -> Iterator[list[int]]:
     """Ids of due rows, ``size`` at a time, in (time, id) order: each batch starts where the
     last ended, on the time index, so no batch rereads what an earlier one blanked."""
     after: tuple[datetime, int] | None = None
     time_field = target.time_field
+    every = due(target, cutoff, from_start=from_start)
     while True:
-        rows = due(target, cutoff)
+        rows = every
         if after is not None:
             when, pk = after
             # The first condition alone is what the index can start from; without it PostgreSQL

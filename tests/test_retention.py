@@ -15,7 +15,7 @@ from delivery.checks import Codes, check_retention
 from delivery.exceptions import InvalidNumber, MalformedPayload
 from delivery.lifecycle import Status
 from delivery.models import Erasure, InboundMessage, Message, MessageEvent, RawWebhook
-from delivery.retention import TARGETS, purge
+from delivery.retention import TARGETS, checkpoint, purge
 from providers.twilio import TwilioProvider
 from tests.fixtures import twilio
 from tests.privacy import decrypted_text, numbers_in
@@ -110,6 +110,12 @@ def test_erase_command_records_who_and_why(people):
     assert "Erased +1 ••• ••• 0100: 2 messages" in out.getvalue()
     assert Erasure.objects.get().reason == "ticket 9"
     assert not numbers_in(decrypted_text(), (ALICE,))
+
+
+def test_the_number_can_come_from_standard_input(people):
+    out = io.StringIO()
+    call_command("sms_delivery_erase", "--number", "-", stdin=io.StringIO(ALICE + "\n"), stdout=out)
+    assert "Erased +1 ••• ••• 0100: 2 messages" in out.getvalue()
 
 
 def test_erasing_what_is_not_a_number_erases_nothing(people):
@@ -224,9 +230,37 @@ def test_purge_goes_in_batches_and_resumes(people):
     assert seen == [3, 6, 9, 11]
     # Each batch after the first starts the index scan where the last one ended: a plain lower
     # bound on the time, which PostgreSQL can use (an OR alone it cannot).
-    pages = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT")]
+    pages = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith('SELECT "sms_delivery_rawwebhook"')
+    ]
     assert len(pages) == 5 and all('"received_at" >= ' in sql for sql in pages[1:])
     assert purge(target, cutoff, batch_size=3) == 0
+
+
+def test_a_finished_purge_is_where_the_next_one_starts(people):
+    """A nightly purge reads the rows since the last cutoff, not years of blanked ones."""
+    target = next(t for t in TARGETS if t.label == "raw requests")
+    age(40)
+    first = timezone.now() - timedelta(days=30)
+    assert purge(target, first) == 11
+    assert checkpoint(target) == first
+    with CaptureQueriesContext(connection) as queries:
+        assert purge(target, first + timedelta(days=1)) == 0
+    [walk] = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith('SELECT "sms_delivery_rawwebhook"')
+    ]
+    assert '"received_at" >= ' in walk  # starts at the checkpoint
+    # A longer retention (an earlier cutoff) does not move it back.
+    purge(target, first - timedelta(days=5))
+    assert checkpoint(target) == first + timedelta(days=1)
+    # Old rows written after the checkpoint (an import) are found by walking from the start.
+    RawWebhook.objects.filter(pk=RawWebhook.objects.first().pk).update(request_encrypted="x")
+    assert purge_command("--raw-requests-days", "30").count("0 blanked") == 1
+    assert "raw requests: 1 blanked" in purge_command("--raw-requests-days", "30", "--from-start")
 
 
 @pytest.mark.parametrize(
