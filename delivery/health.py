@@ -4,8 +4,10 @@ cron (``manage.py sms_delivery_health``).
 The endpoint only asks whether the database answers: it needs no login, names no one, writes
 nothing and answers in milliseconds. The report reads a few indexed rows per provider: when
 each last called, how late reports arrive (our receipt time minus the provider's), the review
-queue, messages stuck before a final status, and the share of requests refused for their
-signature (counted in the cache, so only a shared cache shows other processes' refusals).
+queue, messages stuck before a final status (among those of the last week: a carrier that never
+sends handset receipts would otherwise make the count grow for ever), and the share of requests
+refused for their signature since the start of the previous clock hour (refusals are counted per
+clock hour in the cache, so only a shared cache shows other processes' refusals).
 """
 
 from __future__ import annotations
@@ -62,36 +64,44 @@ def health_view(request: HttpRequest) -> JsonResponse:
 class ProviderHealth:
     name: str
     last_request_at: datetime | None
-    requests_last_hour: int  #: capped at COUNT_CAP
-    refused_last_hour: int  #: signature refusals counted in the cache
+    requests_recent: int  #: since ``Report.counted_since``, capped at COUNT_CAP
+    refused_recent: int  #: signature refusals counted in the cache, same window
     lag_seconds_median: float | None  #: our receipt time minus the provider's, latest reports
     lag_seconds_p95: float | None
 
     @property
     def refused_share(self) -> float:
-        total = self.requests_last_hour + self.refused_last_hour
-        return self.refused_last_hour / total if total else 0.0
+        total = self.requests_recent + self.refused_recent
+        return self.refused_recent / total if total else 0.0
 
 
 @dataclass
 class Report:
     checked_at: datetime
+    #: Start of the previous clock hour: requests and refusals are counted since then.
+    counted_since: datetime
     providers: list[ProviderHealth] = field(default_factory=list)
     review_messages: int = 0  #: capped at COUNT_CAP
     review_requests: int = 0  #: unreadable requests kept for review, capped
     stuck_messages: int = 0  #: pending for longer than ``stuck_after``, capped
     stuck_after: timedelta = timedelta(hours=12)
+    stuck_window: timedelta = timedelta(days=7)  #: only messages this recent are counted
     #: Providers that were sent messages recently but have not called since.
     silent: list[str] = field(default_factory=list)
 
 
 def report(
-    *, stuck_after: timedelta = timedelta(hours=12), silent_after: timedelta = timedelta(hours=1)
+    *,
+    stuck_after: timedelta = timedelta(hours=12),
+    stuck_window: timedelta = timedelta(days=7),
+    silent_after: timedelta = timedelta(hours=1),
 ) -> Report:
     """The numbers ``sms_delivery_health`` prints and judges; a handful of indexed queries."""
     now = timezone.now()
-    result = Report(checked_at=now, stuck_after=stuck_after)
-    hour_ago = now - timedelta(hours=1)
+    since = (now - timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    result = Report(
+        checked_at=now, counted_since=since, stuck_after=stuck_after, stuck_window=stuck_window
+    )
     for name in app_settings.PROVIDERS:
         requests = RawWebhook.objects.filter(provider=name)
         last = requests.order_by("-received_at").values_list("received_at", flat=True).first()
@@ -100,8 +110,8 @@ def report(
             ProviderHealth(
                 name=name,
                 last_request_at=last,
-                requests_last_hour=_capped(requests.filter(received_at__gte=hour_ago)),
-                refused_last_hour=_refused(name, now),
+                requests_recent=_capped(requests.filter(received_at__gte=since)),
+                refused_recent=_refused(name, now),
                 lag_seconds_median=statistics.median(lags) if lags else None,
                 lag_seconds_p95=_p95(lags),
             )
@@ -125,7 +135,9 @@ def report(
     result.review_requests = _capped(RawWebhook.objects.exclude(parse_error=""))
     result.stuck_messages = _capped(
         Message.objects.filter(
-            current_status__in=PENDING_STATUSES, created_at__lt=now - stuck_after
+            current_status__in=PENDING_STATUSES,
+            created_at__lt=now - stuck_after,
+            created_at__gte=now - stuck_window,
         )
     )
     return result
@@ -136,6 +148,7 @@ def _capped(queryset) -> int:
 
 
 def _refused(provider: str, now: datetime) -> int:
+    """Refusals in this clock hour and the previous one (the cache counts per clock hour)."""
     hours = [now.strftime("%Y%m%d%H"), (now - timedelta(hours=1)).strftime("%Y%m%d%H")]
     keys = [counter_key("signature_invalid", provider, hour) for hour in hours]
     try:

@@ -4,7 +4,7 @@ The trailing slash is optional: a provider configured without it must not be red
 redirect turns its POST into a GET and changes the URL it signed).
 """
 
-from django.urls import path, re_path
+from django.urls import re_path
 
 from .health import health_view
 from .views import ProviderWebhookView
@@ -12,7 +12,7 @@ from .views import ProviderWebhookView
 app_name = "sms_delivery"
 
 urlpatterns = [
-    path("health/", health_view, name="health"),
+    re_path(r"^health/?$", health_view, name="health"),
     re_path(
         r"^(?P<provider_name>[a-z0-9_-]+)/inbound/?$",
         ProviderWebhookView.as_view(kind="inbound"),

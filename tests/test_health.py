@@ -33,6 +33,7 @@ def test_healthy_is_200_without_login_and_writes_nothing():
     assert "no-cache" in response["Cache-Control"] and not response.cookies
     assert client.head(URL).status_code == 200
     assert client.post(URL).status_code == 405
+    assert client.get(URL.rstrip("/")).status_code == 200  # no redirect for a probe without "/"
 
 
 def test_database_down_is_503(monkeypatch):
@@ -72,11 +73,26 @@ def test_stuck_messages_and_the_review_queue_fail_the_check():
     ingest([Event(provider_message_id="SM1", status=Status.SENT)])
     old(Message.objects.get(), 13)
     ingest([Event(provider_message_id="SM2", raw_status="partially_delivered", status="unknown")])
-    output, failure = run("--max-review", "0")
+    output, failure = run("--max-review", "0", "--max-stuck", "0")
     assert "1 message(s) stuck before a final status" in failure
     assert "1 item(s) in the review queue" in failure
     assert "PROBLEM" in output
-    assert run("--max-review", "1", "--stuck-hours", "14")[1] == ""
+    assert run("--max-review", "1", "--max-stuck", "0", "--stuck-hours", "14")[1] == ""
+
+
+def test_stuck_messages_are_reported_not_judged_unless_asked():
+    ingest([Event(provider_message_id="SM1", status=Status.SENT)])
+    old(Message.objects.get(), 13)
+    output, failure = run()
+    assert failure == "" and "stuck: 1 messages of the last 7 days not final after 12 h" in output
+
+
+def test_only_the_last_weeks_stuck_messages_are_counted():
+    """A carrier that never reports a final status must not make the count grow for ever."""
+    ingest([Event(provider_message_id="SM1", status=Status.SENT)])
+    old(Message.objects.get(), 24 * 8)
+    assert run("--max-stuck", "0")[1] == ""
+    assert "1 message(s) stuck" in run("--max-stuck", "0", "--stuck-window-days", "9")[1]
 
 
 def test_a_provider_that_went_silent_fails_the_check():
@@ -97,8 +113,8 @@ def test_lag_and_refused_signatures_are_reported(settings):
     output, failure = run("--json")
     data = json.loads(output)
     [twilio] = [p for p in data["providers"] if p["name"] == "twilio"]
-    assert 590 < twilio["lag_seconds_p95"] < 700 and twilio["refused_last_hour"] == 3
-    assert twilio["requests_last_hour"] == 0  # ingest() without a raw request
+    assert 590 < twilio["lag_seconds_p95"] < 700 and twilio["refused_recent"] == 3
+    assert twilio["requests_recent"] == 0  # ingest() without a raw request
     assert "reports arrive" in failure and "refused for their signature" in failure
     assert data["ok"] is False
 

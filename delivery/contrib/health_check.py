@@ -40,13 +40,17 @@ class DeliveryDatabase(HealthCheck):
 
 @dataclasses.dataclass
 class StuckMessages(HealthCheck):
-    """Messages not final ``stuck_hours`` after they were sent."""
+    """Messages of the last ``window_days`` not final ``stuck_hours`` after they were sent."""
 
     stuck_hours: float = 12
     max_stuck: int = 0
+    window_days: float = 7
 
     def run(self) -> None:
-        stuck = report(stuck_after=timedelta(hours=self.stuck_hours)).stuck_messages
+        stuck = report(
+            stuck_after=timedelta(hours=self.stuck_hours),
+            stuck_window=timedelta(days=self.window_days),
+        ).stuck_messages
         if stuck > self.max_stuck:
             raise ServiceWarning(f"{stuck} message(s) not final after {self.stuck_hours:g} h")
 
