@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.db import router, transaction
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
@@ -68,5 +69,8 @@ class ReplayActionMixin(admin.ModelAdmin):
 
     @staticmethod
     def _replay_one(request, raw, reason: str) -> str:
-        record_reveal(request, None, RevealLog.Kind.REPLAY, reason, raw_webhook=raw)
-        return replay(raw).state
+        """The audit record and the replay commit together (on one database, the usual
+        setup): no replay without its record, no record of a replay that did not happen."""
+        with transaction.atomic(using=router.db_for_write(RevealLog)):
+            record_reveal(request, None, RevealLog.Kind.REPLAY, reason, raw_webhook=raw)
+            return replay(raw).state
