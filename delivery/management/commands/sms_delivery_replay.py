@@ -20,8 +20,8 @@ class Command(BaseCommand):
         "read differently is added as a 'replay' event (summaries and signals follow), what "
         "could not be read before and can now leaves the review queue. Replaying twice changes "
         "nothing; requests whose signature was never checked are refused. Streams in batches, "
-        "one short transaction per request: 200 to 400 requests a second on a 2-core machine, "
-        "so all of 1,000,000 messages' requests (2.4 M) would take 2 to 4 hours; use the "
+        "one short transaction per request: 200 to 370 requests a second on a 2-core machine, "
+        "so all of 1,000,000 messages' requests (2.4 M) would take 2 to 3 hours; use the "
         "filters (docs/operations.md)."
     )
 
