@@ -3,11 +3,12 @@
 #   make test   set up, lint, type-check, run the suite on SQLite and on a throwaway PostgreSQL
 #   make bench-console   time every console page at 1 M messages (docs/performance.md)
 #   make bench-operations   time reconcile, replay, erase, purge, health at 1 M (docs/operations.md)
+#   make bench-ingest [BEFORE=<rev>]   webhook throughput against the floor (docs/performance.md)
 PYTHON ?= python3
 VENV ?= .venv
 PORT ?= 8000
 
-.PHONY: demo test setup bench-console bench-operations
+.PHONY: demo test setup bench-console bench-operations bench-ingest
 
 setup:
 	@scripts/setup.sh "$(PYTHON)" "$(VENV)"
@@ -28,3 +29,6 @@ bench-console: setup
 
 bench-operations: setup
 	@VENV="$(VENV)" scripts/bench.sh operations
+
+bench-ingest: setup
+	@VENV="$(VENV)" scripts/bench-ingest.sh

@@ -12,15 +12,15 @@ review (:func:`store_unparsed`) instead of answering 5xx for a request no retry 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 
-from django.db import DataError, IntegrityError, connections, router, transaction
+from django.db import DataError, IntegrityError, router, transaction
 from django.utils import timezone
 
-from . import storable
+from . import statements, storable
 from .conf import app_settings
 from .events import ConsentChange, Event, InboundEvent, NormalizedEvent
 from .exceptions import InvalidNumber, MalformedPayload
@@ -104,9 +104,9 @@ def ingest(
     try:
         with transaction.atomic(using=using):
             if raw is not None:
+                # Inserted when the first event needs it, linked to that event's person as
+                # its message knows them: no number is parsed again for a known message.
                 result.raw_webhook = raw.record()
-                result.raw_webhook.recipient_hash = _person_of(fitted)
-                result.raw_webhook.save(using=using)
             elif stored is not None:
                 result.raw_webhook = stored
                 if not stored.recipient_hash and (person := _person_of(fitted)):
@@ -117,6 +117,7 @@ def ingest(
                     _ingest_inbound(event, result, using)
                 else:
                     _ingest_one(event, result, using)
+            _store_raw(result, using, lambda: _person_of(fitted))  # only duplicates, or none
     except (DataError, IntegrityError) as exc:
         # Not an outage: the same request would be refused again on every retry.
         raise MalformedPayload(f"The database refused a value ({type(exc).__name__}).") from exc
@@ -144,6 +145,14 @@ def ingest(
     return result
 
 
+def _store_raw(result: IngestResult, using: str, person: Callable[[], str]) -> None:
+    """Insert the raw request, linked to ``person()``, unless it is stored already."""
+    raw = result.raw_webhook
+    if raw is not None and raw.pk is None:
+        raw.recipient_hash = person()
+        statements.insert(raw, using)
+
+
 def _person_of(events: Sequence[Event]) -> str:
     """The keyed hash of the number a request is about (its first recipient or sender), "" if
     none: what lets an erasure find the request without decrypting every stored one."""
@@ -160,13 +169,14 @@ def _ingest_inbound(event: InboundEvent, result: IngestResult, using: str) -> No
     record = InboundMessage(
         provider=event.provider,
         provider_message_id=event.provider_message_id,
-        raw_webhook=result.raw_webhook,
         our_identity=event.our_identity,
         keyword=event.keyword,
         consent=event.consent,
     )
     record.set_sender(event.sender)
-    record.pk = _insert_unless_duplicate(
+    _store_raw(result, using, lambda: record.sender_hash)
+    record.raw_webhook = result.raw_webhook
+    record.pk = statements.insert_unless_duplicate(
         record, using, conflict=("provider", "provider_message_id")
     )
     if record.pk is None:
@@ -214,8 +224,11 @@ def register_outbound(
             + "."
         )
     using = router.db_for_write(Message)
+    every_field = [f.attname for f in Message._meta.concrete_fields]
     with transaction.atomic(using=using):
-        message = _lock_or_create(provider, provider_message_id, using)
+        message = statements.lock_or_create_message(
+            provider, provider_message_id, using, fields=every_field
+        )
         if not message.registered_at:
             message.registered_at = timezone.now()
         if e164:
@@ -232,25 +245,20 @@ def register_outbound(
     return message
 
 
-def _lock_or_create(provider: str, provider_message_id: str, using: str) -> Message:
-    """The message row, locked for this transaction; created if it does not exist yet.
-
-    Lock first, insert events after: inserting an event share-locks its message row (foreign
-    key), so locking afterwards can deadlock with a concurrent delivery doing the same.
-    """
-    lookup = {"provider": provider, "provider_message_id": provider_message_id}
-    locked = Message.objects.using(using).select_for_update(no_key=True)
-    message = locked.filter(**lookup).first()
-    if message is None:
-        Message.objects.using(using).bulk_create([Message(**lookup)], ignore_conflicts=True)
-        message = locked.get(**lookup)
-    return message
-
-
 def _ingest_one(event: NormalizedEvent, result: IngestResult, using: str) -> None:
-    message = _lock_or_create(event.provider, event.provider_message_id, using)
     now = timezone.now()
     key = event.dedupe_key
+    # A redelivery (a provider's retry) costs one statement: the count. Nothing else reads or
+    # locks the message for it.
+    if statements.count_duplicate(key, event.provider, event.provider_message_id, now, using):
+        result.duplicates += 1
+        return
+    # Lock first, insert events after: inserting an event share-locks its message row (foreign
+    # key), so locking afterwards can deadlock with a concurrent delivery doing the same.
+    message = statements.lock_or_create_message(event.provider, event.provider_message_id, using)
+    # The number is parsed and encrypted once per message, by the first report that names it.
+    located = bool(not message.recipient_hash and event.recipient and _locate(message, event))
+    _store_raw(result, using, lambda: message.recipient_hash)
     new_key = precedence_key(event.status, event.provider_occurred_at, event.error_code, key)
     applies = supersedes(new_key, message.summary_key())
     record = MessageEvent(
@@ -269,23 +277,24 @@ def _ingest_one(event: NormalizedEvent, result: IngestResult, using: str) -> Non
         applied=applies,
         source=event.source,
     )
-    record.pk = _insert_unless_duplicate(record, using)
-    if record.pk is None:
-        owner = _count_duplicate(key, now, using)
-        if owner != message.pk:
-            # The provider's event id names an event of another message: merging would file this
-            # report under the wrong message. Nothing is written (the transaction rolls back,
-            # with the message row it may have created); the request goes to the review queue.
-            raise MalformedPayload(
-                f"Event {event.provider_event_id or key} is already recorded for another "
-                "message; kept for review."
-            )
+    _, owner, is_new = statements.insert_event(record, using)
+    if owner != message.pk:
+        # The provider's event id names an event of another message: merging would file this
+        # report under the wrong message. Nothing is written (the transaction rolls back,
+        # with the message row it may have created); the request goes to the review queue.
+        raise MalformedPayload(
+            f"Event {event.provider_event_id or key} is already recorded for another "
+            "message; kept for review."
+        )
+    if not is_new:  # a concurrent delivery of the same report stored it first
         result.duplicates += 1
         return
     result.stored += 1
     previous = message.current_status
-    _fold_into_summary(message, event, key, applies, now)
-    message.save(using=using)
+    changed = _fold_into_summary(message, event, key, applies, now)
+    if located:
+        changed |= {"recipient_hash", "recipient_encrypted", "destination_country"}
+    statements.update(message, changed, using)
     if applies:
         result.applied += 1
         # Receivers see known statuses only. Every message starts "accepted" (registered after
@@ -297,73 +306,41 @@ def _ingest_one(event: NormalizedEvent, result: IngestResult, using: str) -> Non
             result.transitions.append((message, before, message.current_status, record))
 
 
+def _locate(message: Message, event: NormalizedEvent) -> bool:
+    """Set the message's number from ``event``; whether it could be read."""
+    message.set_recipient(event.recipient)
+    return bool(message.recipient_hash)
+
+
 def _fold_into_summary(
     message: Message, event: NormalizedEvent, key: str, applies: bool, now: datetime
-) -> None:
-    """Update ``message`` with a newly stored event (the caller holds the row lock)."""
+) -> set[str]:
+    """Update ``message`` with a newly stored event (the caller holds the row lock); the names
+    of the fields that changed."""
+    changed: dict[str, object] = {"last_event_at": now, "updated_at": now}
     when = event.provider_occurred_at or now
     if event.status in _IMPLIES_SENT and (
         not message.first_sent_at or when < message.first_sent_at
     ):
-        message.first_sent_at = when
+        changed["first_sent_at"] = when
     if event.status in _IMPLIES_DELIVERED and (
         not message.delivered_at or when < message.delivered_at
     ):
-        message.delivered_at = when
-    if event.status == Status.UNKNOWN:
-        message.needs_review = True
-    message.last_event_at = now
-    if event.recipient and not message.recipient_hash:
-        message.set_recipient(event.recipient)
+        changed["delivered_at"] = when
+    if event.status == Status.UNKNOWN and not message.needs_review:
+        changed["needs_review"] = True
     for name in ("sender_identity", "destination_country", "segments"):
         value = getattr(event, name)
-        if value and not getattr(message, name):
-            setattr(message, name, value)
+        if value and not (changed.get(name) or getattr(message, name)):
+            changed[name] = value
     if applies:
-        message.current_status = event.status
-        message.status_occurred_at = event.provider_occurred_at
-        message.status_event_key = key
-        message.error_code = event.error_code
-        message.error_category = event.error_category
-
-
-def _count_duplicate(key: str, now: datetime, using: str) -> int | None:
-    """Count one more delivery of the stored event ``key``; the id of the message it belongs to."""
-    connection = connections[using]
-    quote = connection.ops.quote_name
-    table = quote(MessageEvent._meta.db_table)
-    sql = (
-        f"UPDATE {table} SET {quote('duplicate_count')} = {quote('duplicate_count')} + 1, "  # noqa: S608 - names, not input
-        f"{quote('last_duplicate_at')} = %s WHERE {quote('dedupe_key')} = %s "
-        f"RETURNING {quote('message_id')}"
-    )
-    field = MessageEvent._meta.get_field("last_duplicate_at")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [field.get_db_prep_save(now, connection), key])
-        row = cursor.fetchone()
-    return row[0] if row else None
-
-
-def _insert_unless_duplicate(record, using: str, conflict=("dedupe_key",)) -> int | None:
-    """``INSERT … ON CONFLICT (<conflict>) DO NOTHING RETURNING id``: the new id, or None.
-
-    One statement that says whether the row is new, which decides whether the summary and the
-    signals run. PostgreSQL and SQLite (>= 3.35) share this syntax; ``conflict`` names the
-    columns of a unique constraint of the record's table.
-    """
-    connection = connections[using]
-    quote = connection.ops.quote_name
-    opts = record._meta
-    fields = [f for f in opts.concrete_fields if not f.primary_key]
-    columns = ", ".join(quote(f.column) for f in fields)
-    values = [f.get_db_prep_save(f.pre_save(record, add=True), connection) for f in fields]
-    placeholders = ", ".join(["%s"] * len(fields))
-    sql = (
-        f"INSERT INTO {quote(opts.db_table)} ({columns}) "  # noqa: S608 - names, not input
-        f"VALUES ({placeholders}) ON CONFLICT ({', '.join(map(quote, conflict))}) "
-        f"DO NOTHING RETURNING {quote(opts.pk.column)}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        row = cursor.fetchone()
-    return row[0] if row else None
+        changed.update(
+            current_status=event.status,
+            status_occurred_at=event.provider_occurred_at,
+            status_event_key=key,
+            error_code=event.error_code,
+            error_category=event.error_category,
+        )
+    for name, value in changed.items():
+        setattr(message, name, value)
+    return set(changed)

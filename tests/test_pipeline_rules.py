@@ -17,7 +17,7 @@ from django.test import Client
 from django.urls import resolve
 from vonage_http_client.auth import Auth
 
-from delivery import ingest as ingest_module
+from delivery import statements
 from delivery.lifecycle import Status
 from delivery.models import InboundMessage, Message, MessageEvent, RawWebhook
 from delivery.signals import message_status_changed
@@ -180,7 +180,7 @@ def test_a_value_the_database_refuses_is_400_and_kept_not_503(client, monkeypatc
     def refuse(*args, **kwargs):
         raise DataError("value too long for type character varying(64)")
 
-    monkeypatch.setattr(ingest_module, "_insert_unless_duplicate", refuse)
+    monkeypatch.setattr(statements, "insert_event", refuse)
     response = request(client, "twilio", twilio.DELIVERED)
     assert response.status_code == 400
     assert "DataError" in kept_for_review().parse_error
@@ -190,7 +190,7 @@ def test_a_database_outage_is_still_503_and_writes_nothing(client, monkeypatch):
     def down(*args, **kwargs):
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(ingest_module, "_insert_unless_duplicate", down)
+    monkeypatch.setattr(statements, "insert_event", down)
     response = request(client, "twilio", twilio.DELIVERED)
     assert response.status_code == 503
     assert nothing_written()

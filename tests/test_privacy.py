@@ -18,7 +18,7 @@ from django.db import OperationalError
 from django.test import Client
 from django.urls import reverse
 
-from delivery import ingest as ingest_module
+from delivery import statements
 from delivery.ingest import register_outbound
 from delivery.masking import MaskPhoneNumbers, Revealed
 from delivery.models import Message, RawWebhook
@@ -107,7 +107,7 @@ def test_storage_errors_are_logged_without_the_data_they_quote(monkeypatch, capl
     def down(*args, **kwargs):
         raise OperationalError('insert failed\nCONTEXT: JSON data, "To": "+15558675310"')
 
-    monkeypatch.setattr(ingest_module, "_insert_unless_duplicate", down)
+    monkeypatch.setattr(statements, "insert_event", down)
     with caplog.at_level(logging.ERROR, logger="delivery.webhooks"):
         assert deliver("twilio", twilio.UNDELIVERED_30003).status_code == 503
     assert "could not be stored: OperationalError" in caplog.text

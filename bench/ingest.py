@@ -1,0 +1,493 @@
+"""Ingest throughput against the floor: one INSERT of the body, same server, same run.
+
+``make bench-ingest`` runs this inside a throwaway PostgreSQL cluster (``scripts/with-postgres.sh``
+sets ``DATABASE_URL``). It
+
+1. migrates, creates the floor's table, and starts gunicorn on loopback (the demo project with
+   ``bench.settings``: ``DEBUG`` off, persistent connections) and prints its setup;
+2. builds the requests: Twilio status callbacks for distinct messages, signed with Twilio's SDK,
+   each message's reports shuffled (out of order) and about 20 % of them sent twice;
+3. drives the server with wrk (``bench/ingest.lua``), alternating the floor (``/floor/``, the same
+   bodies) and the webhook, ``--pairs`` times each way round, then the same with only
+   duplicates (requests already stored); prints requests a second, p50 / p95 / p99 and errors of
+   each run, and the medians;
+4. sends, open loop (a fixed schedule, latency counted from when a request was due), at 70 % of
+   the webhook's median peak, for p99 under a load the server keeps up with;
+5. checks the database: every request answered 2xx stored once as a raw request, one event or
+   one counted duplicate per request, each message's summary the one its events decide.
+
+Nothing here asserts a time: it prints figures. The ratios it prints (``sync ingest / floor``,
+``duplicates / floor``) are what docs/performance.md keeps.
+
+    scripts/with-postgres.sh .venv/bin/python bench/ingest.py [--pairs 3] [--seconds 10]
+    .venv/bin/python bench/ingest.py --smoke   # a second per run: does it all work?
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+TOKEN = "bench-twilio-auth-token"  # noqa: S105 - a throwaway server's signing secret
+WORKERS = 4
+CONNECTIONS = 8
+THREADS = 2
+STATUS_PATH = "/webhooks/twilio/status/"
+FLOOR_PATH = "/floor/"
+#: A message's reports, by how it ends (weights: most are delivered).
+LIVES = [
+    (["queued", "sent", "delivered"], 70),
+    (["sent", "delivered"], 10),
+    (["queued", "sent", "undelivered:30003"], 8),
+    (["queued", "failed:30001"], 5),
+    (["sent"], 7),  # still waiting for its receipt
+]
+DUPLICATES = 0.2
+
+
+def server_environment(port: int) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(32),
+        "SMS_DELIVERY_HASH_KEY": "bench-hash-key",
+        "SMS_DELIVERY_ENCRYPTION_KEYS": "bench-encryption-key",
+        "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+        "TWILIO_AUTH_TOKEN": TOKEN,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "CONN_MAX_AGE": "600",
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "GUNICORN_WORKERS": str(WORKERS),
+        "GUNICORN_ACCESS_LOG": os.devnull,
+    }
+
+
+# -- requests ---------------------------------------------------------------------------------
+
+
+def twilio_requests(port: int, count: int, tag: str, rng: random.Random) -> list[bytes]:
+    """About ``count`` signed status callbacks for new messages, shuffled per message, ~20 %
+    sent twice."""
+    from twilio.request_validator import RequestValidator
+
+    validator = RequestValidator(TOKEN)
+    url = f"http://127.0.0.1:{port}{STATUS_PATH}"
+    lives, weights = zip(*LIVES, strict=True)
+    reports: list[dict[str, str]] = []
+    n = 0
+    while len(reports) < count * (1 - DUPLICATES):
+        sid = f"SM{tag}{n:0{32 - len(tag)}x}"
+        to = f"+1415555{n % 100:04d}" if n % 3 else f"+447700900{n % 1000:03d}"
+        life = list(rng.choices(lives, weights)[0])
+        if len(life) > 1 and rng.random() < 0.3:  # out of order: a later report first
+            i = rng.randrange(len(life) - 1)
+            life[i], life[i + 1] = life[i + 1], life[i]
+        for word in life:
+            status, _, code = word.partition(":")
+            fields = {
+                "AccountSid": "AC" + "0" * 32,
+                "ApiVersion": "2010-04-01",
+                "From": "+15017122661",
+                "MessageSid": sid,
+                "MessageStatus": status,
+                "SmsSid": sid,
+                "SmsStatus": status,
+                "To": to,
+            }
+            if code:
+                fields["ErrorCode"] = code
+            reports.append(fields)
+        n += 1
+    stream = [r for r in reports]
+    for _ in range(int(len(reports) * DUPLICATES / (1 - DUPLICATES))):
+        at = rng.randrange(len(stream))
+        stream.insert(rng.randrange(at, len(stream) + 1), stream[at])  # a retry comes later
+    return [
+        http_request(
+            port,
+            STATUS_PATH,
+            urlencode(fields).encode(),
+            {"X-Twilio-Signature": validator.compute_signature(url, fields)},
+        )
+        for fields in stream
+    ]
+
+
+def floor_requests(port: int, webhook_requests: list[bytes]) -> list[bytes]:
+    """The same bodies, to the floor view."""
+    return [
+        http_request(port, FLOOR_PATH, raw.partition(b"\r\n\r\n")[2], {})
+        for raw in webhook_requests
+    ]
+
+
+def http_request(port: int, path: str, body: bytes, headers: dict[str, str]) -> bytes:
+    lines = [
+        f"POST {path} HTTP/1.1",
+        f"Host: 127.0.0.1:{port}",
+        "Content-Type: application/x-www-form-urlencoded",
+        f"Content-Length: {len(body)}",
+        *(f"{k}: {v}" for k, v in headers.items()),
+    ]
+    return "\r\n".join(lines).encode() + b"\r\n\r\n" + body
+
+
+def write_requests(requests: list[bytes], path: Path) -> Path:
+    with path.open("wb") as file:
+        for raw in requests:
+            file.write(b"%d\n" % len(raw) + raw)
+    return path
+
+
+# -- load -------------------------------------------------------------------------------------
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU time used so far by the web workers (gunicorn) and the database (postgres), from
+    /proc (Linux): what one request costs each side."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {"app": 0.0, "database": 0.0}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text[text.rindex(")") + 2 :].split()
+        side = "app" if "gunicorn" in name else "database" if name.startswith("postgres") else ""
+        if side:
+            used[side] += (int(fields[11]) + int(fields[12])) / tick
+    return used
+
+
+def wrk(port: int, requests_file: Path, seconds: float) -> dict:
+    """One closed-loop run: wrk's requests a second, percentiles, errors, and CPU a request."""
+    before = cpu_seconds()
+    command = [
+        "wrk",
+        f"-t{THREADS}",
+        f"-c{CONNECTIONS}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "30s",
+        "-s",
+        str(ROOT / "bench" / "ingest.lua"),
+        f"http://127.0.0.1:{port}/",
+        "--",
+        str(requests_file),
+        str(THREADS),
+    ]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout  # noqa: S603
+    result = json.loads(output.strip().splitlines()[-1])
+    result["rate"] = result["requests"] / (result["duration_us"] / 1e6)
+    result["ok"] = result["requests"] - result["non_2xx"]
+    after = cpu_seconds()
+    for side in after:
+        result[f"{side}_ms"] = (after[side] - before[side]) / max(1, result["requests"]) * 1000
+    return result
+
+
+async def _open_loop(port: int, requests: list[bytes], rate: float, seconds: float) -> dict:
+    """Send at ``rate`` a second on a fixed schedule; latency from when each was due."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = defaultdict(int)
+    errors = 0
+
+    async def send(raw: bytes, due: float) -> None:
+        nonlocal errors
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(raw)
+            await writer.drain()
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next(
+                (
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                ),
+                0,
+            )
+            await reader.readexactly(length)
+            writer.close()
+            statuses[int(head.split(b" ")[1])] += 1
+            latencies.append(time.perf_counter() - due)
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            errors += 1
+
+    start = time.perf_counter() + 0.1
+    tasks = []
+    for i in range(int(rate * seconds)):
+        due = start + i / rate
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        tasks.append(asyncio.create_task(send(requests[i % len(requests)], due)))
+    await asyncio.gather(*tasks)
+    ordered = sorted(latencies)
+
+    def pct(p: float) -> float:
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000 if ordered else 0
+
+    sent = len(tasks)
+    return {
+        "sent": sent,
+        "ok": sum(n for status, n in statuses.items() if 200 <= status < 300),
+        "non_2xx": sum(n for status, n in statuses.items() if not 200 <= status < 300),
+        "socket_errors": errors,
+        "achieved": sent / (time.perf_counter() - start),
+        "p50_ms": pct(50),
+        "p95_ms": pct(95),
+        "p99_ms": pct(99),
+    }
+
+
+def open_loop(port: int, requests: list[bytes], rate: float, seconds: float) -> dict:
+    return asyncio.run(_open_loop(port, requests, rate, seconds))
+
+
+# -- the server -------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(env: dict, port: int, log: Path, tree: Path = ROOT) -> subprocess.Popen:
+    """gunicorn serving the checkout ``tree`` (this one, or an older revision's)."""
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    command = [str(gunicorn), "-c", "config/gunicorn.conf.py", "config.wsgi"]
+    server = subprocess.Popen(  # noqa: S603 - our own gunicorn
+        command, cwd=tree, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
+    )
+    for _ in range(600):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return server
+        except OSError:
+            time.sleep(0.1)
+    server.kill()
+    raise SystemExit(f"gunicorn did not start; see {log}")
+
+
+def prepare_database(env: dict) -> None:
+    python = sys.executable
+    subprocess.run([python, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)  # noqa: S603
+    sql = (
+        "CREATE TABLE IF NOT EXISTS bench_floor (id bigserial PRIMARY KEY, "  # bench/urls.py
+        "received_at timestamptz NOT NULL DEFAULT now(), body bytea NOT NULL)"
+    )
+    script = f"from django.db import connection; connection.cursor().execute({sql!r})"
+    command = [python, "manage.py", "shell", "-v0", "-c", script]
+    subprocess.run(command, cwd=ROOT, env=env, check=True)  # noqa: S603
+
+
+# -- the check --------------------------------------------------------------------------------
+
+
+def check_database(env: dict, answered_ok: int, runs: int) -> list[str]:
+    """What the database says about the runs; problems, if any."""
+    os.environ.update({k: v for k, v in env.items() if k.startswith(("SMS_", "TWILIO_"))})
+    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
+    import django
+
+    django.setup()
+    from django.db.models import Sum
+
+    from delivery.lifecycle import precedence_key
+    from delivery.models import Message, MessageEvent, RawWebhook
+
+    raws = RawWebhook.objects.count()
+    unread = RawWebhook.objects.exclude(parse_error="").count()
+    events = MessageEvent.objects.count()
+    duplicates = MessageEvent.objects.aggregate(n=Sum("duplicate_count"))["n"] or 0
+    problems = []
+    # A run stops with requests in flight: stored, never counted as answered.
+    if not 0 <= raws - answered_ok <= runs * CONNECTIONS:
+        problems.append(f"{raws:,} raw requests stored for {answered_ok:,} answered 2xx")
+    if unread:
+        problems.append(f"{unread:,} requests could not be read")
+    if events + duplicates != raws - unread:
+        problems.append(
+            f"{events:,} events + {duplicates:,} duplicates for {raws - unread:,} requests"
+        )
+    wrong = 0
+    best: dict[int, tuple] = {}
+    for message_id, status, occurred, code, key in MessageEvent.objects.values_list(
+        "message_id", "status", "provider_occurred_at", "error_code", "dedupe_key"
+    ).iterator(chunk_size=5000):
+        candidate = precedence_key(status, occurred, code, key)
+        if message_id not in best or candidate > best[message_id]:
+            best[message_id] = candidate
+    for message in Message.objects.only(
+        "pk", "current_status", "status_occurred_at", "error_code", "status_event_key"
+    ).iterator(chunk_size=5000):
+        if message.summary_key() != best.get(message.pk):
+            wrong += 1
+    if wrong:
+        problems.append(f"{wrong:,} message summaries differ from what their events decide")
+    print(
+        f"database: {raws:,} raw requests for {answered_ok:,} answered 2xx (in flight when a "
+        f"run stopped: {raws - answered_ok:,}); {events:,} events + {duplicates:,} counted "
+        f"duplicates; {Message.objects.count():,} messages, summaries checked"
+    )
+    return problems
+
+
+# -- main -------------------------------------------------------------------------------------
+
+
+def median_of(runs: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in runs)
+
+
+def show(label: str, result: dict) -> None:
+    print(
+        f"  {label:<22} {result['rate']:8.1f} req/s   p50 {result['p50_us'] / 1000:6.1f} ms   "
+        f"p95 {result['p95_us'] / 1000:6.1f} ms   p99 {result['p99_us'] / 1000:6.1f} ms   "
+        f"CPU/request: app {result['app_ms']:.2f} ms, database {result['database_ms']:.2f} ms   "
+        f"non-2xx {result['non_2xx']}   socket errors {result['socket_errors']}"
+        + (f"   (request list wrapped {result['wrapped']}×)" if result["wrapped"] else "")
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--smoke", action="store_true", help="1 pair of 1 s runs, no figures")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="A checkout of an older revision (with bench/settings.py and bench/urls.py copied "
+        "in): its webhook is measured too, in the same run, on its own gunicorn.",
+    )
+    options = parser.parse_args()
+    if options.smoke:
+        options.pairs, options.seconds = 1, 1
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        raise SystemExit("DATABASE_URL must name a PostgreSQL database (scripts/with-postgres.sh)")
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    rng = random.Random(12)  # noqa: S311 - a reproducible test data set, not a secret
+    port = free_port()
+    env = server_environment(port)
+    work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    prepare_database(env)
+    server = start_server(env, port, work / "gunicorn.log")
+    old_server = old_port = None
+    if options.before:
+        old_port = free_port()
+        old_env = {**server_environment(old_port), "SECRET_KEY": env["SECRET_KEY"]}
+        old_server = start_server(old_env, old_port, work / "gunicorn-before.log", options.before)
+    per_run = int(options.seconds * 3000)  # more than a run can send: no request repeats
+    try:
+        print(
+            f"server: gunicorn {WORKERS} sync workers (config/gunicorn.conf.py), bench.settings "
+            f"(DEBUG off, CONN_MAX_AGE=600, CONN_HEALTH_CHECKS on), PostgreSQL on loopback\n"
+            f"load: wrk {THREADS} threads, {CONNECTIONS} connections, {options.seconds:g} s per "
+            f"run, {options.pairs} pairs alternating floor and webhook; Twilio status callbacks "
+            f"signed with the SDK, out of order, {DUPLICATES:.0%} sent twice"
+        )
+        warm = twilio_requests(port, 200, "w", rng)
+        warm_up = wrk(port, write_requests(warm, work / "warm.req"), 1)
+        if old_port:
+            warm = twilio_requests(old_port, 200, "x", rng)
+            before_warm_up = wrk(old_port, write_requests(warm, work / "warm.req"), 1)
+        wrk(port, write_requests(floor_requests(port, warm), work / "warm-floor.req"), 1)
+
+        floor_runs, sync_runs, dup_floor_runs, dup_runs, before_runs = [], [], [], [], []
+        stored: list[bytes] = []
+        print("\nmixed (new messages, out of order, 20 % duplicates):")
+        for pair in range(options.pairs):
+            webhook = twilio_requests(port, per_run, f"{pair:02d}", rng)
+            stored += webhook
+            runs = [
+                ("floor", floor_runs, port, floor_requests(port, webhook)),
+                ("sync ingest", sync_runs, port, webhook),
+            ]
+            if old_port:
+                old = twilio_requests(old_port, per_run, f"b{pair:02d}", rng)
+                runs.append(("before", before_runs, old_port, old))
+            for label, results, target, requests in runs if pair % 2 == 0 else runs[::-1]:
+                result = wrk(target, write_requests(requests, work / "run.req"), options.seconds)
+                results.append(result)
+                show(f"{label} #{pair + 1}", result)
+        print("\nduplicates only (requests already stored):")
+        for pair in range(options.pairs):
+            again = rng.sample(stored, min(len(stored), per_run))
+            runs = [
+                ("floor", dup_floor_runs, floor_requests(port, again)),
+                ("duplicates", dup_runs, again),
+            ]
+            for label, results, requests in runs if pair % 2 == 0 else runs[::-1]:
+                result = wrk(port, write_requests(requests, work / "run.req"), options.seconds)
+                results.append(result)
+                show(f"{label} #{pair + 1}", result)
+
+        peak = median_of(sync_runs, "rate")
+        rate = 0.7 * peak
+        fresh = twilio_requests(port, int(rate * options.seconds) + 10, "ol", rng)
+        held = open_loop(port, fresh, rate, options.seconds)
+        print(
+            f"\nopen loop at 70 % of the webhook's median peak ({rate:.0f} req/s for "
+            f"{options.seconds:g} s, achieved {held['achieved']:.0f}): p50 {held['p50_ms']:.1f} "
+            f"ms, p95 {held['p95_ms']:.1f} ms, p99 {held['p99_ms']:.1f} ms; non-2xx "
+            f"{held['non_2xx']}, socket errors {held['socket_errors']}"
+        )
+    finally:
+        for running in (server, old_server):
+            if running:
+                running.terminate()
+                running.wait(timeout=30)
+
+    webhook_runs = [warm_up, *sync_runs, *dup_runs]
+    if old_port:
+        webhook_runs += [before_warm_up, *before_runs]
+    answered_ok = sum(r["ok"] for r in webhook_runs) + held["ok"]
+    problems = check_database(env, answered_ok, len(webhook_runs) + 1)
+    errors = sum(r["non_2xx"] + r["socket_errors"] for r in webhook_runs) + held["non_2xx"]
+    if errors:
+        problems.append(f"{errors} webhook requests failed (non-2xx or socket errors)")
+
+    floor = median_of(floor_runs, "rate")
+    print(
+        f"\nmedians: floor {floor:.1f} req/s, sync ingest {peak:.1f} req/s, floor (duplicates "
+        f"run) {median_of(dup_floor_runs, 'rate'):.1f} req/s, duplicates "
+        f"{median_of(dup_runs, 'rate'):.1f} req/s"
+    )
+    if before_runs:
+        before = median_of(before_runs, "rate")
+        print(f"before: {before:.1f} req/s; before / floor: {before / floor:.2f}")
+    if not options.smoke:
+        print(f"sync ingest / floor: {peak / floor:.2f}")
+        print(
+            f"duplicates / floor: {median_of(dup_runs, 'rate') / median_of(dup_floor_runs, 'rate'):.2f}"
+        )
+        print(f"p99 at 70 % of peak: {held['p99_ms']:.0f} ms")
+    shutil.rmtree(work, ignore_errors=True)
+    if problems:
+        raise SystemExit("PROBLEMS: " + "; ".join(problems))
+    print("database check: OK")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Webhook ingest against the floor (bench/ingest.py) on a throwaway PostgreSQL cluster:
+#   make bench-ingest [PAIRS=3] [SECONDS_PER_RUN=10] [BEFORE=<git revision>] [SMOKE=1]
+# With BEFORE, that revision's webhook is served by a second gunicorn and measured in the same
+# run (the same database, schema migrated by this checkout).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+export CI=true  # no PostgreSQL is an error here, not a skip
+if ! command -v wrk >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get install -y -qq wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+  else
+    echo "bench-ingest: wrk is needed (apt-get install wrk)" >&2; exit 1
+  fi
+fi
+args=(--pairs "${PAIRS:-3}" --seconds "${SECONDS_PER_RUN:-10}")
+[ "${SMOKE:-}" = "1" ] && args=(--smoke)
+if [ -n "${BEFORE:-}" ]; then
+  before_dir=$(mktemp -d "${TMPDIR:-/tmp}/sms-delivery-before.XXXXXX")/tree
+  git worktree add --quiet --detach "$before_dir" "$BEFORE"
+  trap 'git worktree remove --force "$before_dir"' EXIT
+  mkdir -p "$before_dir/bench"
+  cp bench/settings.py bench/urls.py "$before_dir/bench/"  # the floor, served by the old code too
+  echo "bench: before = $(git rev-parse --short "$BEFORE")"
+  args+=(--before "$before_dir")
+fi
+scripts/with-postgres.sh "$PWD/$VENV/bin/python" bench/ingest.py "${args[@]}"
