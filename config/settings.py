@@ -1,5 +1,6 @@
 """Settings of the demo project; every value comes from the environment (see .env.example)."""
 
+from importlib.util import find_spec
 from pathlib import Path
 
 import environ
@@ -81,6 +82,8 @@ if env.bool("BEHIND_TLS_PROXY", default=False):
 
 SMS_DELIVERY = {
     "WEBHOOK_BASE_URL": env.str("WEBHOOK_BASE_URL", default="") or None,
+    # "deferred": answer once stored, apply in a task (TASKS below runs it).
+    "PROCESSING": env.str("SMS_DELIVERY_PROCESSING", default="sync"),
     "HASH_KEY": env.str("SMS_DELIVERY_HASH_KEY", default=""),
     "ENCRYPTION_KEYS": env.list("SMS_DELIVERY_ENCRYPTION_KEYS", default=[]),
     # Numbers typed without a country code (console search, register_outbound) are read here.
@@ -149,3 +152,15 @@ TELNYX_PUBLIC_KEYS = env.list("TELNYX_PUBLIC_KEY", default=[])
 if TELNYX_PUBLIC_KEYS:
     # base64 Ed25519 public key(s) from the Telnyx portal; comma-separated during a rotation.
     SMS_DELIVERY["PROVIDERS"]["telnyx"] = {"PUBLIC_KEYS": TELNYX_PUBLIC_KEYS}
+
+# Django's task framework, for deferred processing: built in from Django 6.0, the django-tasks
+# backport on 5.2. The demo runs tasks in the web process (ImmediateBackend); TASKS_BACKEND=db
+# stores them for `manage.py db_worker` (django-tasks-db), as a production install would.
+_TASKS = "django.tasks" if find_spec("django.tasks") else "django_tasks"
+if _TASKS == "django_tasks" and find_spec("django_tasks"):
+    INSTALLED_APPS.append("django_tasks")
+if env.str("TASKS_BACKEND", default="") == "db":
+    INSTALLED_APPS.append("django_tasks_db")
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+else:
+    TASKS = {"default": {"BACKEND": f"{_TASKS}.backends.immediate.ImmediateBackend"}}

@@ -4,6 +4,7 @@ Ids are never reused; retired ones stay listed in ``Codes`` as reserved.
 """
 
 import difflib
+from importlib.util import find_spec
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
@@ -23,6 +24,7 @@ class Codes:
     UNKNOWN_PROVIDER_OPTION = "sms_delivery.E007"
     INVALID_PROVIDER_OPTION = "sms_delivery.E008"
     INVALID_RETENTION = "sms_delivery.E009"
+    INVALID_PROCESSING = "sms_delivery.E010"
     BASE_URL_NOT_HTTPS = "sms_delivery.W001"
     NOT_POSTGRESQL = "sms_delivery.W002"
     WEAKENED_VERIFICATION = "sms_delivery.W003"
@@ -195,3 +197,32 @@ def check_retention(app_configs=None, **kwargs):
                 )
             )
     return errors
+
+
+@register(Tags.compatibility)
+def check_processing(app_configs=None, **kwargs):
+    """``SMS_DELIVERY["PROCESSING"]``: "sync", or "deferred" with a task framework to run it."""
+    mode = app_settings.PROCESSING
+    if mode not in ("sync", "deferred"):
+        return [
+            Error(
+                f"SMS_DELIVERY['PROCESSING'] is {mode!r}.",
+                hint="'sync' (the default) or 'deferred'.",
+                id=Codes.INVALID_PROCESSING,
+            )
+        ]
+    if mode == "deferred" and not task_framework_available():
+        return [
+            Error(
+                "SMS_DELIVERY['PROCESSING'] is 'deferred' but no task framework is installed.",
+                hint="Django >= 6.0 has one (django.tasks); on Django 5.2 install the backport: "
+                "pip install 'django-sms-delivery[deferred]' and add 'django_tasks' to "
+                "INSTALLED_APPS. Then configure TASKS with a backend that runs tasks in workers.",
+                id=Codes.INVALID_PROCESSING,
+            )
+        ]
+    return []
+
+
+def task_framework_available() -> bool:
+    return any(find_spec(name) for name in ("django.tasks", "django_tasks"))

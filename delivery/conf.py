@@ -55,6 +55,12 @@ class AppSettings:
         return self._get("PROVIDERS", {}) or {}
 
     @property
+    def PROCESSING(self) -> str:
+        """``"sync"`` (default): a callback is read and applied before the answer.
+        ``"deferred"``: stored, answered, then applied by a task (``delivery.deferred``)."""
+        return self._get("PROCESSING", "sync")
+
+    @property
     def MAX_BODY_BYTES(self) -> int:
         """Webhook bodies larger than this are refused with 413."""
         return int(self._get("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))

@@ -3,10 +3,10 @@
 The number is found through its keyed hash, never by decrypting the tables: the messages to it
 (``Message.recipient_hash``), the messages from it (``InboundMessage.sender_hash``) and the raw
 requests about it (``RawWebhook.recipient_hash``, set when a request is read, and the requests
-behind those messages' events). Decrypted and searched: only the review queue (requests never
-read, so linked to no one; it is small) and the requests of the people who shared a group
-message with this one (a group request is linked to its first recipient, and its repeated
-deliveries to no event).
+behind those messages' events). Decrypted and searched: only the review queue and the requests
+still waiting for their task (deferred processing), both unread so linked to no one, and few;
+and the requests of the people who shared a group message with this one (a group request is
+linked to its first recipient, and its repeated deliveries to no event).
 
 Blanked: the encrypted numbers, the providers' payloads of the events (and of every event read
 from the same requests: a group message names its other recipients too), the raw requests.
@@ -79,7 +79,9 @@ def find(number: str) -> tuple[str, Found]:
         .values_list("recipient_hash", flat=True)
     )
     candidates = RawWebhook.objects.exclude(request_encrypted="").exclude(pk__in=raw_ids)
-    candidates = candidates.filter(Q(recipient_hash__in=others) | ~Q(parse_error=""))
+    candidates = candidates.filter(
+        Q(recipient_hash__in=others) | ~Q(parse_error="") | Q(pending=True)
+    )
     searched = 0
     for pk, token in candidates.values_list("pk", "request_encrypted").iterator():
         searched += 1

@@ -95,6 +95,14 @@ class RawWebhook(models.Model):
             "was read, so an erasure finds the request without decrypting every one."
         ),
     )
+    pending = models.BooleanField(
+        _("waiting to be read"),
+        default=False,
+        help_text=_(
+            "Stored and answered, not yet read: deferred processing (SMS_DELIVERY['PROCESSING'] "
+            "= 'deferred') reads it in a task."
+        ),
+    )
 
     class Meta:
         verbose_name = _("raw webhook")
@@ -113,6 +121,9 @@ class RawWebhook(models.Model):
                 fields=["received_at"],
                 name="sms_raw_parse_failed",
                 condition=~models.Q(parse_error=""),
+            ),
+            models.Index(
+                fields=["received_at"], name="sms_raw_pending", condition=models.Q(pending=True)
             ),
         ]
         permissions = [

@@ -21,22 +21,18 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from django.db import router, transaction
 from django.db.models import Exists, OuterRef
-from django.http import QueryDict
 
 from . import storable
-from .adapters import WebhookRequest
-from .conf import app_settings
 from .events import Event, EventSource, InboundEvent, NormalizedEvent
-from .exceptions import ConfigurationError, MalformedPayload
+from .exceptions import MalformedPayload
 from .ingest import ingest
 from .lifecycle import Status
 from .masking import mask_text
 from .models import InboundMessage, Message, MessageEvent, RawWebhook
-from .registry import PROVIDERS, provider_class
+from .stored import Unopenable, open_stored
 
 
 class State:
@@ -61,27 +57,12 @@ def replay(raw: RawWebhook, *, dry_run: bool = False) -> Outcome:
     outcome = Outcome(raw.pk, State.UNCHANGED)
     if raw.signature_valid is not True:
         return _refused(outcome, "its signature was never checked (verification was skipped)")
-    sealed = raw.sealed
-    if sealed is None:
-        return _refused(outcome, "it cannot be opened (purged, or its key was rotated out)")
-    if raw.provider not in PROVIDERS:
-        return _refused(outcome, f"no adapter is registered for {raw.provider!r}")
     try:
-        adapter = provider_class(raw.provider)(app_settings.PROVIDERS.get(raw.provider) or {})
-    except ConfigurationError as exc:
+        stored_request = open_stored(raw)
+    except Unopenable as exc:
         return _refused(outcome, str(exc))
-    path = urlsplit(sealed.path)
-    request = WebhookRequest(
-        method=raw.method,
-        url=(app_settings.WEBHOOK_BASE_URL or "https://replay.invalid") + sealed.path,
-        path=sealed.path,
-        body=sealed.body,
-        headers=sealed.headers,
-        query=QueryDict(path.query, encoding="utf-8"),
-    )
-    inbound = path.path.rstrip("/").endswith("/inbound")
     try:
-        events = (adapter.parse_inbound if inbound else adapter.parse)(request)
+        events = stored_request.parse()
     except MalformedPayload as exc:
         return _unreadable(outcome, str(exc.detail))
     except Exception as exc:  # noqa: BLE001 - as in the webhook view: unreadable, never a crash

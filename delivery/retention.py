@@ -59,7 +59,10 @@ def due(target: Target, cutoff: datetime, *, from_start: bool = False):
     since = None if from_start else checkpoint(target)
     if since is not None:
         rows = rows.filter(**{f"{target.time_field}__gte": since})
-    return rows.exclude(**{target.column: ""})
+    rows = rows.exclude(**{target.column: ""})
+    if target.model is RawWebhook:
+        rows = rows.exclude(pending=True)  # not applied yet: blanking it would lose it
+    return rows
 
 
 def checkpoint(target: Target) -> datetime | None:

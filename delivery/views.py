@@ -218,7 +218,16 @@ class ProviderWebhookView(APIView):
             ) from exc
 
     def _process(self, provider, webhook: WebhookRequest, raw: RawRequest) -> Response:
-        """Parse and ingest a verified request; what cannot be read is kept for review (400)."""
+        """Parse and ingest a verified request; what cannot be read is kept for review (400).
+
+        In deferred mode a delivery report is only stored, and read by a task
+        (``delivery.deferred``): what cannot be read then goes to the review queue.
+        """
+        if self.kind == "status" and app_settings.PROCESSING == "deferred":
+            from .deferred import accept
+
+            accept(raw)
+            return Response({"success": True, "deferred": True})
         parse = provider.parse_inbound if self.kind == "inbound" else provider.parse
         try:
             events = parse(webhook)

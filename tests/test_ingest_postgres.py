@@ -7,7 +7,7 @@ from django.db import connection, connections
 
 from delivery.ingest import ingest
 from delivery.lifecycle import Status
-from delivery.models import Message, MessageEvent
+from delivery.models import Message, MessageEvent, RawWebhook
 from delivery.signals import message_status_changed
 from tests.factories import NormalizedEventFactory as Event
 
@@ -161,3 +161,46 @@ def test_values_postgresql_refuses_are_fitted_before_they_reach_it():
     event = MessageEvent.objects.get()
     assert "\x00" not in event.message.provider_message_id and event.message.segments is None
     assert event.raw_payload["big"] == 10**40 and event.raw_payload["To"] == "\x00"
+
+
+def test_deferred_tasks_racing_apply_each_request_once_and_summaries_hold(
+    client, settings, sms_delivery_settings
+):
+    """Deferred mode with several workers: every stored request is applied by tasks racing on
+    it (each one twice, in shuffled order, four threads); each is applied once, duplicates are
+    counted, and every summary is the one its events decide."""
+    import random
+
+    from delivery import deferred
+    from tests.fixtures import twilio
+    from tests.providers.test_twilio import post
+
+    sms_delivery_settings["PROCESSING"] = "deferred"
+    backends = deferred.task.__module__.split(".")[0]
+    settings.TASKS = {
+        "default": {
+            "BACKEND": ("django.tasks" if backends == "django" else "django_tasks")
+            + ".backends.dummy.DummyBackend"
+        }
+    }
+    lives = [("sent", "delivered"), ("sent", "undelivered"), ("queued", "sent", "failed")]
+    for n in range(30):
+        for word in lives[n % 3] + lives[n % 3][-1:]:  # the last report sent twice
+            extra = {"ErrorCode": "30003"} if word in ("undelivered", "failed") else {}
+            assert (
+                post(client, twilio.callback(word, sid=f"SM{n:032d}", **extra)).status_code == 200
+            )
+    ids = list(RawWebhook.objects.values_list("pk", flat=True))
+    assert len(ids) == 100 and not MessageEvent.objects.exists()
+    work = ids * 2
+    random.Random(8).shuffle(work)
+    shares = [work[i::4] for i in range(4)]
+    outcomes = []
+    race([lambda share=share: outcomes.extend(map(deferred.apply, share)) for share in shares])
+    assert outcomes.count(deferred.Outcome.APPLIED) == 100
+    assert not RawWebhook.objects.filter(pending=True).exists()
+    duplicates = sum(MessageEvent.objects.values_list("duplicate_count", flat=True))
+    assert MessageEvent.objects.count() + duplicates == 100 and duplicates == 30
+    expected = {0: Status.DELIVERED, 1: Status.UNDELIVERED, 2: Status.FAILED}
+    for message in Message.objects.all():
+        assert message.current_status == expected[int(message.provider_message_id[2:]) % 3]

@@ -1,0 +1,189 @@
+"""Deferred processing: the webhook stores and answers, a task applies (``delivery.deferred``).
+
+The tasks run on the task framework's own backends: Dummy (stores what was enqueued, runs
+nothing: the tests run it, in any order, as often as they like) and Immediate (runs at once).
+"""
+
+import io
+import random
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from delivery import deferred
+from delivery.checks import Codes, check_processing
+from delivery.lifecycle import Status
+from delivery.models import Message, MessageEvent, RawWebhook
+from delivery.signals import message_status_changed
+from providers.twilio import TwilioProvider
+from tests.fixtures import twilio
+from tests.privacy import decrypted_text, numbers_in
+from tests.providers.test_twilio import post
+
+pytestmark = pytest.mark.django_db
+
+FRAMEWORK = deferred.task.__module__.split(".")[0]  # "django" (6.x) or "django_tasks" (5.2)
+BACKENDS = "django.tasks.backends" if FRAMEWORK == "django" else "django_tasks.backends"
+SID = "SM" + "7" * 32
+
+
+def backend(name):
+    return {"default": {"BACKEND": f"{BACKENDS}.{name}"}}
+
+
+@pytest.fixture
+def queued(settings, sms_delivery_settings):
+    """Deferred mode on a backend that keeps what is enqueued and runs nothing."""
+    sms_delivery_settings["PROCESSING"] = "deferred"
+    settings.TASKS = backend("dummy.DummyBackend")
+    from importlib import import_module
+
+    tasks = import_module(FRAMEWORK + (".tasks" if FRAMEWORK == "django" else ""))
+    store = tasks.task_backends["default"]
+    store.clear()
+    yield store
+    store.clear()
+
+
+@pytest.fixture
+def transitions():
+    seen = []
+
+    def receiver(message, previous_status, status, **kwargs):
+        seen.append((previous_status, status))
+
+    message_status_changed.connect(receiver)
+    yield seen
+    message_status_changed.disconnect(receiver)
+
+
+def enqueued_ids(store):
+    return [result.args[0] for result in store.results]
+
+
+def test_the_answer_follows_one_stored_request_and_a_task_applies_it(client, queued):
+    response = post(client, twilio.callback("delivered", sid=SID))
+    assert response.status_code == 200 and response.json()["deferred"] is True
+    raw = RawWebhook.objects.get()
+    assert raw.pending and not Message.objects.exists() and not MessageEvent.objects.exists()
+    assert enqueued_ids(queued) == [raw.pk]
+
+    assert deferred.apply(raw.pk) == deferred.Outcome.APPLIED
+    raw.refresh_from_db()
+    assert not raw.pending and raw.recipient_hash
+    assert Message.objects.get().current_status == Status.DELIVERED
+    assert MessageEvent.objects.get().raw_webhook == raw
+    # A task run twice (a redelivered task, a sweeper at the same time) changes nothing.
+    assert deferred.apply(raw.pk) == deferred.Outcome.DONE_ALREADY
+    assert MessageEvent.objects.count() == 1
+
+
+def test_tasks_out_of_order_and_duplicates_end_as_the_synchronous_path(
+    client, queued, transitions, django_capture_on_commit_callbacks
+):
+    reports = [
+        twilio.callback(word, sid=SID) for word in ("queued", "sent", "delivered", "delivered")
+    ]
+    for report in reports:
+        assert post(client, report).status_code == 200
+    ids = enqueued_ids(queued)
+    random.Random(3).shuffle(ids)
+    with django_capture_on_commit_callbacks(execute=True):
+        outcomes = [deferred.apply(raw_id) for raw_id in ids + ids]
+    assert outcomes.count(deferred.Outcome.APPLIED) == 4
+    message = Message.objects.get()
+    assert message.current_status == Status.DELIVERED
+    assert MessageEvent.objects.count() == 3
+    assert MessageEvent.objects.get(status=Status.DELIVERED).duplicate_count == 1
+    assert transitions[-1][1] == Status.DELIVERED and len(transitions) <= 3
+
+
+def test_an_unreadable_request_goes_to_the_review_queue_not_lost(client, queued, monkeypatch):
+    def broken(self, request):
+        raise ValueError("a bug in the adapter")
+
+    assert post(client, twilio.callback("delivered", sid=SID)).status_code == 200
+    raw = RawWebhook.objects.get()
+    monkeypatch.setattr(TwilioProvider, "parse", broken)
+    assert deferred.apply(raw.pk) == deferred.Outcome.UNREADABLE
+    raw.refresh_from_db()
+    assert not raw.pending and raw.parse_error == "Unreadable request (ValueError)."
+    assert raw.request_encrypted  # kept for replay after the fix
+
+
+def test_a_storage_outage_in_the_task_leaves_the_request_pending(client, queued, monkeypatch):
+    from django.db import OperationalError
+
+    from delivery import statements
+
+    def down(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    assert post(client, twilio.callback("delivered", sid=SID)).status_code == 200
+    raw = RawWebhook.objects.get()
+    monkeypatch.setattr(statements, "insert_event", down)
+    with pytest.raises(OperationalError):
+        deferred.apply(raw.pk)
+    raw.refresh_from_db()
+    assert raw.pending and not MessageEvent.objects.exists()
+
+
+def test_a_task_that_could_not_be_enqueued_is_applied_by_the_sweeper(
+    client, queued, monkeypatch, caplog
+):
+    def refuse(*args, **kwargs):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(type(queued), "enqueue", refuse)  # the backend fails
+    assert post(client, twilio.callback("delivered", sid=SID)).status_code == 200
+    assert "its task not enqueued (ConnectionError)" in caplog.text
+    assert RawWebhook.objects.get().pending
+
+    out = io.StringIO()
+    call_command("sms_delivery_process_pending", stdout=out)  # too recent: left to its task
+    assert "0 applied" in out.getvalue()
+    RawWebhook.objects.update(received_at=timezone.now() - timedelta(minutes=6))
+    call_command("sms_delivery_process_pending", "--dry-run", stdout=out)
+    assert "1 stored request(s) waiting" in out.getvalue() and RawWebhook.objects.get().pending
+    call_command("sms_delivery_process_pending", stdout=out)
+    assert "1 applied" in out.getvalue()
+    assert Message.objects.get().current_status == Status.DELIVERED
+
+
+def test_on_an_immediate_backend_the_task_runs_at_once(client, settings, sms_delivery_settings):
+    sms_delivery_settings["PROCESSING"] = "deferred"
+    settings.TASKS = backend("immediate.ImmediateBackend")
+    assert post(client, twilio.callback("delivered", sid=SID)).status_code == 200
+    assert Message.objects.get().current_status == Status.DELIVERED
+    assert not RawWebhook.objects.get().pending
+
+
+def test_inbound_messages_are_applied_before_the_answer(client, queued):
+    path = "/webhooks/twilio/inbound/"
+    response = post(client, twilio.incoming("STOP"), url="http://testserver" + path, path=path)
+    assert response.status_code == 200
+    assert not RawWebhook.objects.get().pending and queued.results == []
+
+
+def test_a_pending_request_is_not_purged_and_an_erasure_finds_it(client, queued):
+    from delivery import erasure
+    from delivery.retention import TARGETS, purge
+
+    assert post(client, twilio.callback("delivered", sid=SID, To="+14155550100")).status_code
+    RawWebhook.objects.update(received_at=timezone.now() - timedelta(days=40))
+    raw_target = next(t for t in TARGETS if t.model is RawWebhook)
+    assert purge(raw_target, timezone.now() - timedelta(days=30)) == 0
+    assert RawWebhook.objects.get().request_encrypted
+    record = erasure.erase("+14155550100", actor="dpo")
+    assert record.touched["raw_requests"] == 1
+    assert not numbers_in(decrypted_text(), ("+14155550100",))
+
+
+@pytest.mark.parametrize("mode, ok", [("sync", True), ("deferred", True), ("later", False)])
+def test_the_processing_setting_is_checked(sms_delivery_settings, mode, ok):
+    sms_delivery_settings["PROCESSING"] = mode
+    errors = check_processing()
+    assert (errors == []) is ok
+    assert all(error.id == Codes.INVALID_PROCESSING for error in errors)
