@@ -77,7 +77,32 @@ def server_environment(port: int) -> dict[str, str]:
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "GUNICORN_WORKERS": str(WORKERS),
         "GUNICORN_ACCESS_LOG": os.devnull,
+        # Tasks of deferred processing are stored for db_worker (django-tasks-db).
+        "TASKS_BACKEND": "db",
     }
+
+
+def drain(env: dict, workers: int) -> tuple[int, float]:
+    """Run ``workers`` ``db_worker --batch`` processes until no task is left; how many
+    requests they applied and how long it took."""
+    from delivery.models import RawWebhook
+
+    pending = RawWebhook.objects.filter(pending=True).count()
+    command = [sys.executable, "manage.py", "db_worker", "--batch", "--no-startup-delay"]
+    started = time.perf_counter()
+    running = [
+        subprocess.Popen(  # noqa: S603 - our own manage.py
+            [*command, "--worker-id", f"bench-{n}"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for n in range(workers)
+    ]
+    for process in running:
+        process.wait()
+    return pending, time.perf_counter() - started
 
 
 # -- requests ---------------------------------------------------------------------------------
@@ -325,6 +350,8 @@ def check_database(env: dict, answered_ok: int, runs: int) -> list[str]:
         problems.append(f"{raws:,} raw requests stored for {answered_ok:,} answered 2xx")
     if unread:
         problems.append(f"{unread:,} requests could not be read")
+    if waiting := RawWebhook.objects.filter(pending=True).count():
+        problems.append(f"{waiting:,} stored requests were never applied by a worker")
     if events + duplicates != raws - unread:
         problems.append(
             f"{events:,} events + {duplicates:,} duplicates for {raws - unread:,} requests"
@@ -393,6 +420,13 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     prepare_database(env)
     server = start_server(env, port, work / "gunicorn.log")
+    deferred_port = free_port()
+    deferred_env = {
+        **server_environment(deferred_port),
+        "SECRET_KEY": env["SECRET_KEY"],
+        "SMS_DELIVERY_PROCESSING": "deferred",
+    }
+    deferred_server = start_server(deferred_env, deferred_port, work / "gunicorn-deferred.log")
     old_server = old_port = None
     if options.before:
         old_port = free_port()
@@ -453,13 +487,36 @@ def main() -> None:
             f"ms, p95 {held['p95_ms']:.1f} ms, p99 {held['p99_ms']:.1f} ms; non-2xx "
             f"{held['non_2xx']}, socket errors {held['socket_errors']}"
         )
+
+        print("\ndeferred processing: acceptance (no worker running), then the workers' drain:")
+        accept_floor_runs, accept_runs = [], []
+        for pair in range(options.pairs):
+            deferred_requests = twilio_requests(deferred_port, per_run, f"d{pair:02d}", rng)
+            runs = [
+                ("floor", accept_floor_runs, port, floor_requests(port, deferred_requests)),
+                ("deferred accept", accept_runs, deferred_port, deferred_requests),
+            ]
+            for label, results, target, requests in runs if pair % 2 == 0 else runs[::-1]:
+                result = wrk(target, write_requests(requests, work / "run.req"), options.seconds)
+                results.append(result)
+                show(f"{label} #{pair + 1}", result)
+        os.environ.update(deferred_env)
+        import django
+
+        django.setup()
+        applied, took = drain(deferred_env, WORKERS)
+        drained = applied / took if took else 0.0
+        print(
+            f"  {WORKERS} db_worker processes applied {applied:,} stored requests in "
+            f"{took:.1f} s: {drained:.1f} req/s"
+        )
     finally:
-        for running in (server, old_server):
+        for running in (server, old_server, deferred_server):
             if running:
                 running.terminate()
                 running.wait(timeout=30)
 
-    webhook_runs = [warm_up, *sync_runs, *dup_runs]
+    webhook_runs = [warm_up, *sync_runs, *dup_runs, *accept_runs]
     if old_port:
         webhook_runs += [before_warm_up, *before_runs]
     answered_ok = sum(r["ok"] for r in webhook_runs) + held["ok"]
@@ -479,9 +536,11 @@ def main() -> None:
         print(f"before: {before:.1f} req/s; before / floor: {before / floor:.2f}")
     if not options.smoke:
         print(f"sync ingest / floor: {peak / floor:.2f}")
-        print(
-            f"duplicates / floor: {median_of(dup_runs, 'rate') / median_of(dup_floor_runs, 'rate'):.2f}"
-        )
+        duplicates = median_of(dup_runs, "rate") / median_of(dup_floor_runs, "rate")
+        print(f"duplicates / floor: {duplicates:.2f}")
+        accept = median_of(accept_runs, "rate") / median_of(accept_floor_runs, "rate")
+        print(f"deferred accept / floor: {accept:.2f}")
+        print(f"deferred workers / sync ingest: {drained / peak:.2f}")
         print(f"p99 at 70 % of peak: {held['p99_ms']:.0f} ms")
     shutil.rmtree(work, ignore_errors=True)
     if problems:

@@ -98,6 +98,9 @@ class RawWebhook(models.Model):
     pending = models.BooleanField(
         _("waiting to be read"),
         default=False,
+        # A default in the table too: code of the previous release, still serving while the
+        # migration runs, inserts rows without this column.
+        db_default=False,
         help_text=_(
             "Stored and answered, not yet read: deferred processing (SMS_DELIVERY['PROCESSING'] "
             "= 'deferred') reads it in a task."

@@ -274,6 +274,7 @@ class BulkSeeder:
                 "te.last_duplicate_at, te.received_at) + (br.k - 1) * interval '1 second' END "
                 "+ br.shift",
                 "recipient_hash": "be.recipient_hash",  # the copy's person
+                "pending": "false",
             },
             "br.shift",
         )

@@ -30,6 +30,9 @@ DATABASE_URL="sqlite:///$tmp/test.sqlite3" "$py" -m pytest -q
 step "pytest on PostgreSQL"
 scripts/with-postgres.sh env SMS_DELIVERY_REQUIRE_POSTGRES=1 "$py" -m pytest -q -m "not slow and not browser"
 
+step "bench/ingest.py smoke run (gunicorn, wrk, both processing modes; no timings judged)"
+VENV="$venv" SMOKE=1 scripts/bench-ingest.sh
+
 # Django 6.x needs Python >= 3.12; Django 5.2 LTS is tested on that newer Python as well.
 newer=""
 for cand in python3.13 python3.12 "$HOME"/.pyenv/versions/3.13*/bin/python3 "$HOME"/.pyenv/versions/3.12*/bin/python3; do
