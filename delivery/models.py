@@ -413,8 +413,8 @@ class MessageEvent(models.Model):
         ]
         indexes = [
             models.Index(fields=["message", "received_at"], name="sms_evt_timeline"),
+            # Retention purges event payloads along it; health reads the latest reports.
             models.Index(fields=["received_at"], name="sms_evt_received"),
-            models.Index(fields=["status", "received_at"], name="sms_evt_status"),
         ]
 
     def __str__(self):

@@ -175,3 +175,36 @@ def test_dedupe_key_prefers_provider_event_id():
     assert Event(provider_event_id="evt-1").dedupe_key == "twilio:event:evt-1"
     long = Event(raw_status="x" * 300)
     assert len(long.dedupe_key) <= 255 and long.dedupe_key.startswith("twilio:sha256:")
+
+
+def test_a_report_costs_five_statements_and_a_duplicate_two():
+    """The lean path: a new report on a known message stores the request, checks for a
+    duplicate, creates-or-locks the message, stores the event and updates the summary; a
+    redelivery stores the request and counts itself, and reads nothing else."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def statements(events):
+        raw = RawRequest("twilio", "POST", "/webhooks/twilio/status/", b"x", {})
+        with CaptureQueriesContext(connection) as queries:
+            ingest(events, raw)
+        return [
+            q["sql"].split(" ")[0] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]
+        ]
+
+    register_outbound(provider="twilio", provider_message_id="SMlean", to="+14155550100")
+    sent = Event(provider_message_id="SMlean", status=Status.SENT, recipient="+14155550100")
+    assert statements([sent]) == ["UPDATE", "INSERT", "INSERT", "INSERT", "UPDATE"]
+    assert statements([sent]) == ["UPDATE", "INSERT"]  # counted, and its request stored
+    message = Message.objects.get()
+    assert message.current_status == Status.SENT and RawWebhook.objects.count() == 2
+    assert MessageEvent.objects.get().duplicate_count == 1
+    # The summary update names only what changed.
+    with CaptureQueriesContext(connection) as queries:
+        ingest([Event(provider_message_id="SMlean", status=Status.DELIVERED)])
+    [update] = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith('UPDATE "sms_delivery_message"')
+    ]
+    assert "recipient_encrypted" not in update and "current_status" in update

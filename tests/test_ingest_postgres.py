@@ -204,3 +204,15 @@ def test_deferred_tasks_racing_apply_each_request_once_and_summaries_hold(
     expected = {0: Status.DELIVERED, 1: Status.UNDELIVERED, 2: Status.FAILED}
     for message in Message.objects.all():
         assert message.current_status == expected[int(message.provider_message_id[2:]) % 3]
+
+
+def test_indexes_nothing_reads_are_gone():
+    """Each webhook maintains only indexes something reads (migration 0008)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename IN "
+            "('sms_delivery_message', 'sms_delivery_messageevent')"
+        )
+        names = {row[0] for row in cursor.fetchall()}
+    assert "sms_evt_status" not in names and not [n for n in names if n.endswith("_like")]
+    assert {"sms_evt_received", "sms_evt_timeline", "sms_msg_error_cat"} <= names
