@@ -237,6 +237,9 @@ class BaseProvider(Generic[OptionsT]):
 
     #: Whether ``/webhooks/<name>/inbound/`` exists for this provider (see parse_inbound).
     receives_inbound: ClassVar[bool] = False
+    #: Whether messages people send us can also arrive on the status URL (Telnyx sends every
+    #: event to one URL): deferred processing then reads a request before deciding to defer it.
+    inbound_on_status_url: ClassVar[bool] = False
 
     def parse_inbound(self, request: WebhookRequest) -> Sequence[Event]:
         """Messages people sent us (opt-out keywords), from a verified inbound webhook."""

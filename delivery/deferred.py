@@ -20,8 +20,10 @@ Why the guarantees hold when tasks run twice, concurrently and out of order:
 
 A task that was never enqueued (the backend was down) or was lost leaves its request pending:
 :func:`sweep` (``manage.py sms_delivery_process_pending``, or the :func:`sweep_task` task)
-applies what has waited too long. Inbound messages (opt-outs) are always applied before the
-answer: some providers read the answer as the reply to the person.
+applies what has waited too long. Settings that cannot read a request (a missing key, an SDK)
+leave it pending until they are fixed, as the synchronous path answers 503. Inbound messages
+(opt-outs) are always applied before the answer (the view reads a request first where they can
+arrive on the status URL, as Telnyx's do): an opt-out must not wait for a worker.
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from functools import partial
 
 from django.db import DatabaseError, router, transaction
 from django.utils import timezone
 
-from .exceptions import MalformedPayload
+from .exceptions import ConfigurationError, MalformedPayload
 from .ingest import RawRequest, ingest
 from .masking import mask_text
 from .models import RawWebhook
@@ -60,22 +63,28 @@ def accept(raw: RawRequest) -> RawWebhook:
     """Store ``raw`` as pending (one INSERT, committed on its own) and enqueue its task.
 
     A task that cannot be enqueued is logged, not raised: the request is stored, so the
-    provider gets its 2xx, and the sweeper applies it later.
+    provider gets its 2xx, and the sweeper applies it later. Called inside a transaction, the
+    task is enqueued once it commits (a worker must find the request).
     """
     from . import statements
 
+    using = router.db_for_write(RawWebhook)
     record = raw.record()
     record.pending = True
-    statements.insert(record, router.db_for_write(RawWebhook))
+    statements.insert(record, using)
+    transaction.on_commit(partial(_enqueue, record.pk), using=using)
+    return record
+
+
+def _enqueue(raw_id: int) -> None:
     try:
-        process.enqueue(record.pk)
+        process.enqueue(raw_id)
     except Exception as exc:  # noqa: BLE001 - any backend's failure; the sweeper recovers it
         logger.warning(
             "raw request %s stored, its task not enqueued (%s); the sweeper will apply it",
-            record.pk,
+            raw_id,
             type(exc).__name__,
         )
-    return record
 
 
 def apply(raw_id: int) -> str:
@@ -92,8 +101,10 @@ def apply(raw_id: int) -> str:
         except (MalformedPayload, Unopenable) as exc:
             raw.parse_error = mask_text(str(getattr(exc, "detail", exc)))
             outcome = Outcome.UNREADABLE
-        except DatabaseError:
-            raise  # an outage: still pending once rolled back, for a retry or the sweeper
+        except (DatabaseError, ConfigurationError):
+            # An outage, or settings that cannot handle it (as the synchronous path's 503):
+            # still pending once rolled back, for a retry or the sweeper once fixed.
+            raise
         except Exception as exc:  # noqa: BLE001 - as in the webhook view: unreadable, kept
             logger.exception("raw request %s could not be read", raw_id)
             raw.parse_error = f"Unreadable request ({type(exc).__name__})."

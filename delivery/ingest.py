@@ -112,12 +112,13 @@ def ingest(
                 if not stored.recipient_hash and (person := _person_of(fitted)):
                     stored.recipient_hash = person
                     stored.save(using=using, update_fields=["recipient_hash"])
+            whom = partial(_person_of, fitted)
             for event in fitted:
                 if isinstance(event, InboundEvent):
                     _ingest_inbound(event, result, using)
                 else:
-                    _ingest_one(event, result, using)
-            _store_raw(result, using, lambda: _person_of(fitted))  # only duplicates, or none
+                    _ingest_one(event, result, using, whom, alone=len(fitted) == 1)
+            _store_raw(result, using, whom)  # only duplicates, or no event at all
     except (DataError, IntegrityError) as exc:
         # Not an outage: the same request would be refused again on every retry.
         raise MalformedPayload(f"The database refused a value ({type(exc).__name__}).") from exc
@@ -224,11 +225,8 @@ def register_outbound(
             + "."
         )
     using = router.db_for_write(Message)
-    every_field = [f.attname for f in Message._meta.concrete_fields]
     with transaction.atomic(using=using):
-        message = statements.lock_or_create_message(
-            provider, provider_message_id, using, fields=every_field
-        )
+        message = statements.lock_or_create_message(provider, provider_message_id, using)
         if not message.registered_at:
             message.registered_at = timezone.now()
         if e164:
@@ -245,12 +243,25 @@ def register_outbound(
     return message
 
 
-def _ingest_one(event: NormalizedEvent, result: IngestResult, using: str) -> None:
+def _ingest_one(
+    event: NormalizedEvent,
+    result: IngestResult,
+    using: str,
+    person: Callable[[], str],
+    *,
+    alone: bool,
+) -> None:
+    """Store one report and fold it into its message. ``person``: whom the request is about
+    when its message does not know yet; ``alone``: the request's only event."""
     now = timezone.now()
     key = event.dedupe_key
-    # A redelivery (a provider's retry) costs one statement: the count. Nothing else reads or
-    # locks the message for it.
-    if statements.count_duplicate(key, event.provider, event.provider_message_id, now, using):
+    # A redelivery (a provider's retry) costs one statement: the count, which locks the
+    # event's row, not the message's. Only for a request of one report: with several, rows
+    # locked in two orders (an event's, then a message's) could deadlock; each then takes its
+    # message's lock first, and the insert below counts a duplicate.
+    if alone and statements.count_duplicate(
+        key, event.provider, event.provider_message_id, now, using
+    ):
         result.duplicates += 1
         return
     # Lock first, insert events after: inserting an event share-locks its message row (foreign
@@ -258,7 +269,7 @@ def _ingest_one(event: NormalizedEvent, result: IngestResult, using: str) -> Non
     message = statements.lock_or_create_message(event.provider, event.provider_message_id, using)
     # The number is parsed and encrypted once per message, by the first report that names it.
     located = bool(not message.recipient_hash and event.recipient and _locate(message, event))
-    _store_raw(result, using, lambda: message.recipient_hash)
+    _store_raw(result, using, lambda: message.recipient_hash or person())
     new_key = precedence_key(event.status, event.provider_occurred_at, event.error_code, key)
     applies = supersedes(new_key, message.summary_key())
     record = MessageEvent(

@@ -27,7 +27,7 @@ from django.db.models import Exists, OuterRef
 
 from . import storable
 from .events import Event, EventSource, InboundEvent, NormalizedEvent
-from .exceptions import MalformedPayload
+from .exceptions import ConfigurationError, MalformedPayload
 from .ingest import ingest
 from .lifecycle import Status
 from .masking import mask_text
@@ -59,7 +59,7 @@ def replay(raw: RawWebhook, *, dry_run: bool = False) -> Outcome:
         return _refused(outcome, "its signature was never checked (verification was skipped)")
     try:
         stored_request = open_stored(raw)
-    except Unopenable as exc:
+    except (Unopenable, ConfigurationError) as exc:
         return _refused(outcome, str(exc))
     try:
         events = stored_request.parse()

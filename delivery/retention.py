@@ -94,11 +94,22 @@ def purge(
             done += target.model._default_manager.filter(pk__in=ids).update(**{target.column: ""})
         if progress:
             progress(done)
+    reached = cutoff
+    if target.model is RawWebhook:
+        # Never past a request still waiting for its task (deferred processing): it was
+        # skipped, and must be found by a later purge once it is read.
+        waiting = (
+            RawWebhook.objects.filter(pending=True, received_at__lt=cutoff)
+            .order_by("received_at")
+            .values_list("received_at", flat=True)
+            .first()
+        )
+        reached = waiting or cutoff
     previous = checkpoint(target)
     # A longer retention (an earlier cutoff) leaves it: what is before it stays blanked.
-    if previous is None or cutoff > previous:
+    if previous is None or reached > previous:
         PurgeCheckpoint.objects.update_or_create(
-            target=target.key, defaults={"blanked_before": cutoff}
+            target=target.key, defaults={"blanked_before": reached}
         )
     return done
 

@@ -9,7 +9,6 @@ from django.http import QueryDict
 
 from .adapters import BaseProvider, WebhookRequest
 from .conf import app_settings
-from .exceptions import ConfigurationError
 from .models import RawWebhook
 from .registry import PROVIDERS, provider_class
 
@@ -30,16 +29,16 @@ class StoredRequest:
 
 
 def open_stored(raw: RawWebhook) -> StoredRequest:
-    """``raw`` decrypted and rebuilt as the request its adapter reads; Unopenable if not."""
+    """``raw`` decrypted and rebuilt as the request its adapter reads; Unopenable if it
+    cannot be, ConfigurationError if the provider's settings cannot read it."""
     sealed = raw.sealed
     if sealed is None:
         raise Unopenable("it cannot be opened (purged, or its key was rotated out)")
     if raw.provider not in PROVIDERS:
         raise Unopenable(f"no adapter is registered for {raw.provider!r}")
-    try:
-        adapter = provider_class(raw.provider)(app_settings.PROVIDERS.get(raw.provider) or {})
-    except ConfigurationError as exc:
-        raise Unopenable(str(exc)) from exc
+    # ConfigurationError (the provider's settings or SDK) is raised as is: it is not the
+    # request's fault, and a fix of the settings makes it readable.
+    adapter = provider_class(raw.provider)(app_settings.PROVIDERS.get(raw.provider) or {})
     path = urlsplit(sealed.path)
     request = WebhookRequest(
         method=raw.method,

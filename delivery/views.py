@@ -35,6 +35,7 @@ from delivery.adapters import WebhookRequest
 from delivery.registry import get_provider
 
 from .conf import app_settings
+from .events import InboundEvent
 from .exceptions import (
     ConfigurationError,
     MalformedPayload,
@@ -221,16 +222,19 @@ class ProviderWebhookView(APIView):
         """Parse and ingest a verified request; what cannot be read is kept for review (400).
 
         In deferred mode a delivery report is only stored, and read by a task
-        (``delivery.deferred``): what cannot be read then goes to the review queue.
+        (``delivery.deferred``): what cannot be read then goes to the review queue. Messages
+        people send us are applied before the answer (an opt-out must not wait for a worker;
+        some providers read the answer as the reply): where they can arrive on the status URL,
+        the request is read first.
         """
-        if self.kind == "status" and app_settings.PROCESSING == "deferred":
-            from .deferred import accept
-
-            accept(raw)
-            return Response({"success": True, "deferred": True})
+        defer = self.kind == "status" and app_settings.PROCESSING == "deferred"
+        if defer and not provider.inbound_on_status_url:
+            return self._defer(raw)
         parse = provider.parse_inbound if self.kind == "inbound" else provider.parse
         try:
             events = parse(webhook)
+            if defer and not any(isinstance(event, InboundEvent) for event in events):
+                return self._defer(raw)
             stored = ingest(events, raw).stored
         except MalformedPayload as exc:
             reason = str(exc.detail)
@@ -244,3 +248,10 @@ class ProviderWebhookView(APIView):
             return answer or Response({"success": True, "processed": len(events), "new": stored})
         store_unparsed(raw, reason)
         raise MalformedPayload(mask_text(reason))
+
+    @staticmethod
+    def _defer(raw: RawRequest) -> Response:
+        from .deferred import accept  # imports the task framework: only in deferred mode
+
+        accept(raw)
+        return Response({"success": True, "deferred": True})

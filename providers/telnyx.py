@@ -334,6 +334,7 @@ class TelnyxProvider(BaseProvider[TelnyxOptions]):
     #: does: a messaging profile has one URL, so delivery reports of messages sent from a
     #: profile pointed there arrive there too.
     receives_inbound = True
+    inbound_on_status_url = True  # message.received arrives on the status URL too
     _AUTORESPONSE_TYPES = {
         "STOP": ConsentChange.OPT_OUT,
         "START": ConsentChange.OPT_IN,

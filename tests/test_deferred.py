@@ -33,6 +33,13 @@ def backend(name):
     return {"default": {"BACKEND": f"{BACKENDS}.{name}"}}
 
 
+@pytest.fixture(autouse=True)
+def commits_run(monkeypatch):
+    """The tests run inside a transaction that never commits: what waits for the commit (the
+    task's enqueue) runs at once, as it does for the webhook view (autocommit)."""
+    monkeypatch.setattr(deferred.transaction, "on_commit", lambda func, using=None: func())
+
+
 @pytest.fixture
 def queued(settings, sms_delivery_settings):
     """Deferred mode on a backend that keeps what is enqueued and runs nothing."""
@@ -187,3 +194,74 @@ def test_the_processing_setting_is_checked(sms_delivery_settings, mode, ok):
     errors = check_processing()
     assert (errors == []) is ok
     assert all(error.id == Codes.INVALID_PROCESSING for error in errors)
+
+
+@pytest.mark.telnyx
+def test_a_stop_on_telnyxs_status_url_is_applied_before_the_answer(
+    client, queued, sms_delivery_settings
+):
+    """Telnyx sends every event to one URL: an opt-out there must not wait for a worker."""
+    from tests.fixtures import telnyx
+    from tests.providers import test_telnyx
+
+    sms_delivery_settings["PROVIDERS"]["telnyx"] = {
+        "PUBLIC_KEYS": [test_telnyx.public_key(test_telnyx.CURRENT)]
+    }
+    from delivery.models import InboundMessage
+
+    assert test_telnyx.post(client, telnyx.inbound("STOP")).status_code == 200
+    assert InboundMessage.objects.get().keyword and queued.results == []
+    assert not RawWebhook.objects.get().pending
+    # A delivery report on the same URL is deferred as usual.
+    response = test_telnyx.post(client, telnyx.event("delivered"))
+    assert response.json()["deferred"] is True and len(queued.results) == 1
+
+
+def test_a_settings_problem_in_a_task_leaves_the_request_pending(client, queued, monkeypatch):
+    from delivery import stored
+    from delivery.exceptions import ConfigurationError
+
+    assert post(client, twilio.callback("delivered", sid=SID)).status_code == 200
+    raw = RawWebhook.objects.get()
+
+    def misconfigured(name):
+        raise ConfigurationError("The twilio provider needs its SDK.")
+
+    monkeypatch.setattr(stored, "provider_class", misconfigured)
+    with pytest.raises(ConfigurationError):
+        deferred.apply(raw.pk)
+    raw.refresh_from_db()
+    assert raw.pending and raw.parse_error == ""  # applied once the settings are fixed
+    monkeypatch.undo()
+    assert deferred.apply(raw.pk) == deferred.Outcome.APPLIED
+
+
+def test_inside_a_transaction_the_task_is_enqueued_once_it_commits(
+    queued, django_capture_on_commit_callbacks, monkeypatch
+):
+    from django.db import transaction
+
+    from delivery.ingest import RawRequest
+
+    monkeypatch.undo()  # the real on_commit
+
+    raw = RawRequest("twilio", "POST", "/webhooks/twilio/status/", b"x", {})
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
+        record = deferred.accept(raw)
+        assert queued.results == []
+    assert len(callbacks) == 1 and enqueued_ids(queued) == [record.pk]
+
+
+def test_the_purge_checkpoint_never_passes_a_waiting_request(client, queued):
+    """A request skipped because it was waiting must be purged once it has been read."""
+    from delivery.retention import TARGETS, checkpoint, purge
+
+    assert post(client, twilio.callback("delivered", sid=SID)).status_code == 200
+    raw = RawWebhook.objects.get()
+    RawWebhook.objects.update(received_at=timezone.now() - timedelta(days=40))
+    target = next(t for t in TARGETS if t.model is RawWebhook)
+    cutoff = timezone.now() - timedelta(days=30)
+    assert purge(target, cutoff) == 0
+    assert checkpoint(target) <= timezone.now() - timedelta(days=40)
+    deferred.apply(raw.pk)
+    assert purge(target, cutoff + timedelta(days=1)) == 1

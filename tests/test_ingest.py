@@ -208,3 +208,50 @@ def test_a_report_costs_five_statements_and_a_duplicate_two():
         if q["sql"].startswith('UPDATE "sms_delivery_message"')
     ]
     assert "recipient_encrypted" not in update and "current_status" in update
+
+
+def test_receivers_get_the_whole_message_without_another_query(
+    django_capture_on_commit_callbacks,
+):
+    """A receiver reads any field of the message it is handed (the README's example reads the
+    template and the product reference) without a query of its own."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    register_outbound(
+        provider="twilio",
+        provider_message_id="SMwhole",
+        to="+14155550100",
+        template_key="otp",
+        product_reference="login:1",
+    )
+    seen = []
+
+    def receiver(message, **kwargs):
+        with CaptureQueriesContext(connection) as queries:
+            seen.append((message.template_key, message.product_reference, message.created_at))
+        seen.append(len(queries.captured_queries))
+
+    message_status_changed.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            ingest([Event(provider_message_id="SMwhole", status=Status.DELIVERED)])
+    finally:
+        message_status_changed.disconnect(receiver)
+    assert seen[0][:2] == ("otp", "login:1") and seen[1] == 0
+
+
+def test_a_request_is_linked_to_the_first_person_it_names():
+    """Its first report names no number, a later one does: the request is still linked to
+    that person (an erasure finds it through the hash)."""
+    from delivery.recipients import recipient_hash
+
+    raw = RawRequest("twilio", "POST", "/webhooks/twilio/status/", b"x", {})
+    ingest(
+        [
+            Event(provider_message_id="SMnone", recipient=""),
+            Event(provider_message_id="SMsome", recipient="+14155550100"),
+        ],
+        raw,
+    )
+    assert RawWebhook.objects.get().recipient_hash == recipient_hash("+14155550100")

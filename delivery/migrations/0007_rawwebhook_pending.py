@@ -2,8 +2,13 @@
 
 from django.db import migrations, models
 
+from delivery.migration_operations import AddIndexConcurrently
+
 
 class Migration(migrations.Migration):
+    # The column has a database default (adding it is instant on PostgreSQL >= 11) and the
+    # index is built concurrently: webhooks of the running release go on during the migration.
+    atomic = False
 
     dependencies = [
         ('sms_delivery', '0006_purge_checkpoint'),
@@ -15,7 +20,7 @@ class Migration(migrations.Migration):
             name='pending',
             field=models.BooleanField(db_default=False, default=False, help_text="Stored and answered, not yet read: deferred processing (SMS_DELIVERY['PROCESSING'] = 'deferred') reads it in a task.", verbose_name='waiting to be read'),
         ),
-        migrations.AddIndex(
+        AddIndexConcurrently(
             model_name='rawwebhook',
             index=models.Index(condition=models.Q(('pending', True)), fields=['received_at'], name='sms_raw_pending'),
         ),
