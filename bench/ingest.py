@@ -328,8 +328,25 @@ def prepare_database(env: dict) -> None:
 # -- the check --------------------------------------------------------------------------------
 
 
-def check_database(env: dict, answered_ok: int, runs: int) -> list[str]:
-    """What the database says about the runs; problems, if any."""
+def table_counts() -> dict[str, int]:
+    from django.db.models import Max, Sum
+
+    from delivery.models import Message, MessageEvent, RawWebhook
+
+    return {
+        "raws": RawWebhook.objects.count(),
+        "unread": RawWebhook.objects.exclude(parse_error="").count(),
+        "events": MessageEvent.objects.count(),
+        "duplicates": MessageEvent.objects.aggregate(n=Sum("duplicate_count"))["n"] or 0,
+        "last_message": Message.objects.aggregate(n=Max("pk"))["n"] or 0,
+    }
+
+
+def check_database(
+    env: dict, answered_ok: int, runs: int, seeded: dict[str, int] | None = None
+) -> list[str]:
+    """What the database says about the runs; problems, if any. ``seeded``: what the bulk
+    seed added (its counts, and the range of its message ids), left out."""
     os.environ.update({k: v for k, v in env.items() if k.startswith(("SMS_", "TWILIO_"))})
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
     import django
@@ -340,10 +357,14 @@ def check_database(env: dict, answered_ok: int, runs: int) -> list[str]:
     from delivery.lifecycle import precedence_key
     from delivery.models import Message, MessageEvent, RawWebhook
 
-    raws = RawWebhook.objects.count()
-    unread = RawWebhook.objects.exclude(parse_error="").count()
-    events = MessageEvent.objects.count()
-    duplicates = MessageEvent.objects.aggregate(n=Sum("duplicate_count"))["n"] or 0
+    seeded = seeded or {}
+    raws = RawWebhook.objects.count() - seeded.get("raws", 0)
+    unread = RawWebhook.objects.exclude(parse_error="").count() - seeded.get("unread", 0)
+    events = MessageEvent.objects.count() - seeded.get("events", 0)
+    duplicates = (MessageEvent.objects.aggregate(n=Sum("duplicate_count"))["n"] or 0) - (
+        seeded.get("duplicates", 0)
+    )
+    lo, hi = seeded.get("first_message", 0), seeded.get("last_message", -1)
     problems = []
     # A run stops with requests in flight: stored, never counted as answered.
     if not 0 <= raws - answered_ok <= runs * CONNECTIONS:
@@ -361,13 +382,15 @@ def check_database(env: dict, answered_ok: int, runs: int) -> list[str]:
     for message_id, status, occurred, code, key in MessageEvent.objects.values_list(
         "message_id", "status", "provider_occurred_at", "error_code", "dedupe_key"
     ).iterator(chunk_size=5000):
+        if lo <= message_id <= hi:
+            continue  # a seeded copy
         candidate = precedence_key(status, occurred, code, key)
         if message_id not in best or candidate > best[message_id]:
             best[message_id] = candidate
     for message in Message.objects.only(
         "pk", "current_status", "status_occurred_at", "error_code", "status_event_key"
     ).iterator(chunk_size=5000):
-        if message.summary_key() != best.get(message.pk):
+        if not lo <= message.pk <= hi and message.summary_key() != best.get(message.pk):
             wrong += 1
     if wrong:
         problems.append(f"{wrong:,} message summaries differ from what their events decide")
@@ -406,6 +429,13 @@ def main() -> None:
         type=Path,
         help="A checkout of an older revision (with bench/settings.py and bench/urls.py copied "
         "in): its webhook is measured too, in the same run, on its own gunicorn.",
+    )
+    parser.add_argument(
+        "--bulk",
+        type=int,
+        default=0,
+        help="At the end, seed this many messages (sms_delivery_seed --bulk) and measure the "
+        "webhook again against the floor: does the rate hold at production size?",
     )
     options = parser.parse_args()
     if options.smoke:
@@ -510,17 +540,47 @@ def main() -> None:
             f"  {WORKERS} db_worker processes applied {applied:,} stored requests in "
             f"{took:.1f} s: {drained:.1f} req/s"
         )
+
+        bulk_runs, bulk_floor_runs, seeded = [], [], None
+        if options.bulk:
+            before_seed = table_counts()
+            started = time.perf_counter()
+            command = [sys.executable, "manage.py", "sms_delivery_seed", "--bulk"]
+            subprocess.run(  # noqa: S603 - our own manage.py
+                [*command, str(options.bulk)], cwd=ROOT, env=env, check=True, capture_output=True
+            )
+            after_seed = table_counts()
+            seeded = {k: after_seed[k] - before_seed[k] for k in after_seed}
+            seeded["first_message"] = before_seed["last_message"] + 1
+            seeded["last_message"] = after_seed["last_message"]
+            print(
+                f"\nat production size: seeded {options.bulk:,} messages "
+                f"({after_seed['events']:,} events, {after_seed['raws']:,} raw requests in all) "
+                f"in {time.perf_counter() - started:.0f} s"
+            )
+            for pair in range(options.pairs):
+                webhook = twilio_requests(port, per_run, f"m{pair:02d}", rng)
+                runs = [
+                    ("floor", bulk_floor_runs, port, floor_requests(port, webhook)),
+                    ("sync ingest", bulk_runs, port, webhook),
+                ]
+                for label, results, target, requests in runs if pair % 2 == 0 else runs[::-1]:
+                    result = wrk(
+                        target, write_requests(requests, work / "run.req"), options.seconds
+                    )
+                    results.append(result)
+                    show(f"{label} #{pair + 1}", result)
     finally:
         for running in (server, old_server, deferred_server):
             if running:
                 running.terminate()
                 running.wait(timeout=30)
 
-    webhook_runs = [warm_up, *sync_runs, *dup_runs, *accept_runs]
+    webhook_runs = [warm_up, *sync_runs, *dup_runs, *accept_runs, *bulk_runs]
     if old_port:
         webhook_runs += [before_warm_up, *before_runs]
     answered_ok = sum(r["ok"] for r in webhook_runs) + held["ok"]
-    problems = check_database(env, answered_ok, len(webhook_runs) + 1)
+    problems = check_database(env, answered_ok, len(webhook_runs) + 1, seeded)
     errors = sum(r["non_2xx"] + r["socket_errors"] for r in webhook_runs) + held["non_2xx"]
     if errors:
         problems.append(f"{errors} webhook requests failed (non-2xx or socket errors)")
@@ -541,6 +601,10 @@ def main() -> None:
         accept = median_of(accept_runs, "rate") / median_of(accept_floor_runs, "rate")
         print(f"deferred accept / floor: {accept:.2f}")
         print(f"deferred workers / sync ingest: {drained / peak:.2f}")
+        if bulk_runs:
+            at_size = median_of(bulk_runs, "rate") / median_of(bulk_floor_runs, "rate")
+            print(f"sync ingest / floor at {options.bulk:,} messages: {at_size:.2f}")
+            print(f"rate at {options.bulk:,} messages / empty: {at_size / (peak / floor):.2f}")
         print(f"p99 at 70 % of peak: {held['p99_ms']:.0f} ms")
     shutil.rmtree(work, ignore_errors=True)
     if problems:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Webhook ingest against the floor (bench/ingest.py) on a throwaway PostgreSQL cluster:
-#   make bench-ingest [PAIRS=3] [SECONDS_PER_RUN=10] [BEFORE=<git revision>] [SMOKE=1]
+#   make bench-ingest [PAIRS=3] [SECONDS_PER_RUN=10] [BEFORE=<git revision>] [BULK=1000000] [SMOKE=1]
 # With BEFORE, that revision's webhook is served by a second gunicorn and measured in the same
 # run (the same database, schema migrated by this checkout).
 set -euo pipefail
@@ -16,6 +16,7 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 args=(--pairs "${PAIRS:-3}" --seconds "${SECONDS_PER_RUN:-10}")
 [ "${SMOKE:-}" = "1" ] && args=(--smoke)
+[ -n "${BULK:-}" ] && args+=(--bulk "$BULK")
 if [ -n "${BEFORE:-}" ]; then
   before_dir=$(mktemp -d "${TMPDIR:-/tmp}/sms-delivery-before.XXXXXX")/tree
   git worktree add --quiet --detach "$before_dir" "$BEFORE"
