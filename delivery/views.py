@@ -251,7 +251,11 @@ class ProviderWebhookView(APIView):
 
     @staticmethod
     def _defer(raw: RawRequest) -> Response:
-        from .deferred import accept  # imports the task framework: only in deferred mode
-
+        try:
+            from .deferred import accept  # imports the task framework: only in deferred mode
+        except ImportError as exc:  # check E010 says so too; a 503 makes the provider retry
+            raise ConfigurationError(
+                "PROCESSING is 'deferred' but no task framework is installed."
+            ) from exc
         accept(raw)
         return Response({"success": True, "deferred": True})

@@ -265,3 +265,14 @@ def test_the_purge_checkpoint_never_passes_a_waiting_request(client, queued):
     assert checkpoint(target) <= timezone.now() - timedelta(days=40)
     deferred.apply(raw.pk)
     assert purge(target, cutoff + timedelta(days=1)) == 1
+
+
+def test_deferred_without_a_task_framework_is_503_and_writes_nothing(
+    client, sms_delivery_settings, monkeypatch
+):
+    import sys
+
+    sms_delivery_settings["PROCESSING"] = "deferred"
+    monkeypatch.setitem(sys.modules, "delivery.deferred", None)  # its import fails
+    assert post(client, twilio.callback("delivered", sid=SID)).status_code == 503
+    assert not RawWebhook.objects.exists()
