@@ -37,6 +37,8 @@ COUNT_CAP = 10_000
 LAG_SAMPLE = 500
 #: A message sent less than this long ago is not yet expected to have a report.
 SILENT_GRACE = timedelta(minutes=5)
+#: A stored request waiting longer than this for its task (deferred processing) is late.
+WAITING_AFTER = timedelta(minutes=5)
 
 
 def database_reachable() -> bool:
@@ -86,6 +88,8 @@ class Report:
     stuck_messages: int = 0  #: pending for longer than ``stuck_after``, capped
     stuck_after: timedelta = timedelta(hours=12)
     stuck_window: timedelta = timedelta(days=7)  #: only messages this recent are counted
+    #: Deferred processing: stored requests still waiting for a task after WAITING_AFTER.
+    waiting_requests: int = 0
     #: Providers that were sent messages recently but have not called since.
     silent: list[str] = field(default_factory=list)
 
@@ -133,6 +137,9 @@ def report(
             result.silent.append(name)
     result.review_messages = _capped(Message.objects.filter(needs_review=True))
     result.review_requests = _capped(RawWebhook.objects.exclude(parse_error=""))
+    result.waiting_requests = _capped(
+        RawWebhook.objects.filter(pending=True, received_at__lt=now - WAITING_AFTER)
+    )
     result.stuck_messages = _capped(
         Message.objects.filter(
             current_status__in=PENDING_STATUSES,

@@ -125,3 +125,16 @@ def test_the_report_reads_a_bounded_number_of_rows(monkeypatch):
         ingest([Event(provider_message_id=f"SM{i}", raw_status="weird", status="unknown")])
     assert health.report().review_messages == 3
     assert MessageEvent.objects.count() == 5
+
+
+def test_requests_waiting_for_their_task_fail_the_check():
+    """Deferred processing with its workers down: stored requests pile up unread."""
+    from delivery.models import RawWebhook
+
+    raw = RawWebhook.objects.create(provider="twilio", method="POST", path="/", pending=True)
+    assert run()[1] == ""  # just stored: its task has time
+    RawWebhook.objects.filter(pk=raw.pk).update(received_at=timezone.now() - timedelta(minutes=6))
+    output, failure = run()
+    assert "1 stored request(s) waiting for their task" in failure
+    assert "waiting for a task: 1 stored requests" in output
+    assert run("--max-waiting", "1")[1] == ""

@@ -56,6 +56,13 @@ class Command(BaseCommand):
             help="Fail above this many messages or unreadable requests in review (default 100).",
         )
         parser.add_argument(
+            "--max-waiting",
+            type=int,
+            default=0,
+            help="Deferred processing: fail above this many stored requests still waiting for "
+            "their task after 5 minutes (default 0: the workers or the queue are down).",
+        )
+        parser.add_argument(
             "--max-lag-seconds",
             type=float,
             default=300,
@@ -105,6 +112,11 @@ class Command(BaseCommand):
             problems.append(
                 f"{_count(result.stuck_messages)} message(s) stuck before a final status"
             )
+        if result.waiting_requests > options["max_waiting"]:
+            problems.append(
+                f"{_count(result.waiting_requests)} stored request(s) waiting for their task "
+                "for over 5 minutes"
+            )
         review = max(result.review_messages, result.review_requests)
         if review > options["max_review"]:
             problems.append(f"{_count(review)} item(s) in the review queue")
@@ -135,6 +147,8 @@ class Command(BaseCommand):
             f"  stuck: {_count(result.stuck_messages)} messages of the last {days:g} days not "
             f"final after {hours:g} h"
         )
+        if result.waiting_requests:
+            write(f"  waiting for a task: {_count(result.waiting_requests)} stored requests")
         if result.silent:
             write(f"  silent: {', '.join(result.silent)}")
         for problem in problems:
@@ -153,6 +167,7 @@ class Command(BaseCommand):
             ],
             "review_messages": result.review_messages,
             "review_requests": result.review_requests,
+            "waiting_requests": result.waiting_requests,
             "stuck_messages": result.stuck_messages,
             "stuck_after_hours": result.stuck_after.total_seconds() / 3600,
             "stuck_window_days": result.stuck_window.total_seconds() / 86400,
