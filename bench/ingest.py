@@ -405,6 +405,15 @@ def check_database(
 # -- main -------------------------------------------------------------------------------------
 
 
+def alternate(pair: int, runs: list[tuple], work: Path, seconds: float) -> None:
+    """One wrk run of each ``(label, results, port, requests)``, in the other order than the
+    last pair; each result appended to its ``results``."""
+    for label, results, port, requests in runs if pair % 2 == 0 else runs[::-1]:
+        result = wrk(port, write_requests(requests, work / "run.req"), seconds)
+        results.append(result)
+        show(f"{label} #{pair + 1}", result)
+
+
 def median_of(runs: list[dict], key: str) -> float:
     return statistics.median(r[key] for r in runs)
 
@@ -491,21 +500,15 @@ def main() -> None:
             if old_port:
                 old = twilio_requests(old_port, per_run, f"b{pair:02d}", rng)
                 runs.append(("before", before_runs, old_port, old))
-            for label, results, target, requests in runs if pair % 2 == 0 else runs[::-1]:
-                result = wrk(target, write_requests(requests, work / "run.req"), options.seconds)
-                results.append(result)
-                show(f"{label} #{pair + 1}", result)
+            alternate(pair, runs, work, options.seconds)
         print("\nduplicates only (requests already stored):")
         for pair in range(options.pairs):
             again = rng.sample(stored, min(len(stored), per_run))
             runs = [
-                ("floor", dup_floor_runs, floor_requests(port, again)),
-                ("duplicates", dup_runs, again),
+                ("floor", dup_floor_runs, port, floor_requests(port, again)),
+                ("duplicates", dup_runs, port, again),
             ]
-            for label, results, requests in runs if pair % 2 == 0 else runs[::-1]:
-                result = wrk(port, write_requests(requests, work / "run.req"), options.seconds)
-                results.append(result)
-                show(f"{label} #{pair + 1}", result)
+            alternate(pair, runs, work, options.seconds)
 
         peak = median_of(sync_runs, "rate")
         rate = 0.7 * peak
@@ -526,10 +529,7 @@ def main() -> None:
                 ("floor", accept_floor_runs, port, floor_requests(port, deferred_requests)),
                 ("deferred accept", accept_runs, deferred_port, deferred_requests),
             ]
-            for label, results, target, requests in runs if pair % 2 == 0 else runs[::-1]:
-                result = wrk(target, write_requests(requests, work / "run.req"), options.seconds)
-                results.append(result)
-                show(f"{label} #{pair + 1}", result)
+            alternate(pair, runs, work, options.seconds)
         os.environ.update(deferred_env)
         import django
 
@@ -564,12 +564,7 @@ def main() -> None:
                     ("floor", bulk_floor_runs, port, floor_requests(port, webhook)),
                     ("sync ingest", bulk_runs, port, webhook),
                 ]
-                for label, results, target, requests in runs if pair % 2 == 0 else runs[::-1]:
-                    result = wrk(
-                        target, write_requests(requests, work / "run.req"), options.seconds
-                    )
-                    results.append(result)
-                    show(f"{label} #{pair + 1}", result)
+                alternate(pair, runs, work, options.seconds)
     finally:
         for running in (server, old_server, deferred_server):
             if running:
