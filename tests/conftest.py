@@ -84,3 +84,18 @@ def no_numbers_in_logs():
     leaks = [(line, numbers_in(line)) for line in capture.lines if numbers_in(line)]
     if leaks:
         pytest.fail(f"phone numbers in clear in the logs: {leaks[:3]}", pytrace=False)
+
+
+@pytest.fixture
+def status_changes():
+    """``(previous status, status)`` of each ``message_status_changed`` sent during the test."""
+    from delivery.signals import message_status_changed
+
+    seen = []
+
+    def receiver(message, previous_status, status, **kwargs):
+        seen.append((previous_status, status))
+
+    message_status_changed.connect(receiver)
+    yield seen
+    message_status_changed.disconnect(receiver)

@@ -16,7 +16,6 @@ from delivery import deferred
 from delivery.checks import Codes, check_processing
 from delivery.lifecycle import Status
 from delivery.models import Message, MessageEvent, RawWebhook
-from delivery.signals import message_status_changed
 from providers.twilio import TwilioProvider
 from tests.fixtures import twilio
 from tests.privacy import decrypted_text, numbers_in
@@ -54,18 +53,6 @@ def queued(settings, sms_delivery_settings):
     store.clear()
 
 
-@pytest.fixture
-def transitions():
-    seen = []
-
-    def receiver(message, previous_status, status, **kwargs):
-        seen.append((previous_status, status))
-
-    message_status_changed.connect(receiver)
-    yield seen
-    message_status_changed.disconnect(receiver)
-
-
 def enqueued_ids(store):
     return [result.args[0] for result in store.results]
 
@@ -88,7 +75,7 @@ def test_the_answer_follows_one_stored_request_and_a_task_applies_it(client, que
 
 
 def test_tasks_out_of_order_and_duplicates_end_as_the_synchronous_path(
-    client, queued, transitions, django_capture_on_commit_callbacks
+    client, queued, status_changes, django_capture_on_commit_callbacks
 ):
     reports = [
         twilio.callback(word, sid=SID) for word in ("queued", "sent", "delivered", "delivered")
@@ -104,7 +91,7 @@ def test_tasks_out_of_order_and_duplicates_end_as_the_synchronous_path(
     assert message.current_status == Status.DELIVERED
     assert MessageEvent.objects.count() == 3
     assert MessageEvent.objects.get(status=Status.DELIVERED).duplicate_count == 1
-    assert transitions[-1][1] == Status.DELIVERED and len(transitions) <= 3
+    assert status_changes[-1][1] == Status.DELIVERED and len(status_changes) <= 3
 
 
 def test_an_unreadable_request_goes_to_the_review_queue_not_lost(client, queued, monkeypatch):

@@ -18,7 +18,6 @@ from delivery.lifecycle import ErrorCategory, Status
 from delivery.models import Message, MessageEvent
 from delivery.reconcile import RateLimiter, due, reconcile
 from delivery.registry import get_provider
-from delivery.signals import message_status_changed
 from tests.fixtures import twilio
 from tests.providers.test_twilio import post
 
@@ -62,18 +61,6 @@ def stuck(client):
     return Message.objects.get()
 
 
-@pytest.fixture
-def transitions():
-    seen = []
-
-    def receiver(message, previous_status, status, **kwargs):
-        seen.append((previous_status, status))
-
-    message_status_changed.connect(receiver)
-    yield seen
-    message_status_changed.disconnect(receiver)
-
-
 def run(*args):
     out = io.StringIO()
     call_command("sms_delivery_reconcile", *args, stdout=out)
@@ -85,12 +72,12 @@ def run(*args):
 
 @responses.activate
 def test_a_message_stuck_in_sent_is_fixed_by_asking_twilio(
-    stuck, transitions, django_capture_on_commit_callbacks
+    stuck, status_changes, django_capture_on_commit_callbacks
 ):
     responses.get(TWILIO_URL, json=twilio_message("delivered"))
     output = run("--dry-run")
     assert f"{stuck.public_id}: sent → delivered (dry run)" in output
-    assert Message.objects.get().current_status == Status.SENT and not transitions
+    assert Message.objects.get().current_status == Status.SENT and not status_changes
     assert Message.objects.get().last_polled_at is None
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -106,7 +93,7 @@ def test_a_message_stuck_in_sent_is_fixed_by_asking_twilio(
     )
     assert polled.provider_occurred_at.isoformat() == "2026-11-30T01:00:42+00:00"
     assert "Your code" not in str(polled.raw_payload) and "+1555" not in str(polled.raw_payload)
-    assert transitions == [(Status.SENT, Status.DELIVERED)]
+    assert status_changes == [(Status.SENT, Status.DELIVERED)]
     request = responses.calls[-1].request
     assert request.headers["Authorization"].startswith("Basic ")  # the SDK's own auth
 
