@@ -1,37 +1,49 @@
 """Deferred processing: answer as soon as the request is stored, apply it in a task.
 
 With ``SMS_DELIVERY["PROCESSING"] = "deferred"`` the status webhook verifies the signature,
-stores the raw request in one ``INSERT`` (``RawWebhook.pending``) and answers; :func:`process`,
+stores the raw request in one ``INSERT`` (``RawWebhook.pending``) and answers; :func:`drain`,
 a task of Django's task framework (``django.tasks`` on Django >= 6.0, the ``django-tasks``
-backport on 5.2), reads it with the current adapter and applies it through the same
+backport on 5.2), reads what is pending with the current adapter and applies it through the same
 :func:`~delivery.ingest.ingest` as the synchronous path. Any backend runs it: the database
 backend (``django-tasks-db``) on one machine, a broker-backed one beyond; none is required by
 the app.
 
-Why the guarantees hold when tasks run twice, concurrently and out of order:
+A task per request would cost each request an enqueue (with the database backend, a row and its
+bookkeeping: about as much as the request itself). Instead a process enqueues a drain at most
+once every :data:`ENQUEUE_EVERY` seconds, and a drain applies every pending request it can lock,
+then keeps looking until :data:`DRAIN_UNTIL_AFTER` seconds after its enqueue. A request whose
+process skipped the enqueue was committed less than :data:`ENQUEUE_EVERY` after that process's
+last enqueue, so that drain is still looking when it commits (or is already past its deadline
+when it starts, and finds it at once). Under load the drains started by every process overlap
+and share the work; when the queue backs up, a drain starts after its deadline and stops as
+soon as nothing is left, so idle drains never pile up.
 
-- a task locks its raw request (``SELECT … FOR UPDATE``) and does nothing unless it is still
-  pending, in the transaction that applies it and clears the flag: a request is applied once,
-  however many tasks run for it;
+Why the guarantees hold when drains run concurrently, twice and out of order:
+
+- a drain takes a pending request with ``SELECT … FOR UPDATE SKIP LOCKED`` (one that another
+  drain holds is skipped, not waited for) and applies it in the transaction that clears the
+  flag: a request is applied once, however many drains and sweepers run;
 - the summary rule is order-independent (the highest-ranked report wins whatever came first)
   and each message row is locked while its summary changes, as for callbacks;
 - dedupe keys make a redelivered report (the provider's retry, stored as its own request) a
   counted duplicate, as on the synchronous path.
 
-A task that was never enqueued (the backend was down) or was lost leaves its request pending:
-:func:`sweep` (``manage.py sms_delivery_process_pending``, or the :func:`sweep_task` task)
-applies what has waited too long. Settings that cannot read a request (a missing key, an SDK)
-leave it pending until they are fixed, as the synchronous path answers 503. Inbound messages
-(opt-outs) are always applied before the answer (the view reads a request first where they can
-arrive on the status URL, as Telnyx's do): an opt-out must not wait for a worker.
+A drain that was never enqueued (the backend was down), was lost, or started on a machine whose
+clock is more than a second behind leaves requests pending: :func:`sweep`
+(``manage.py sms_delivery_process_pending``, or the :func:`sweep_task` task) applies what has
+waited too long. Settings that cannot read a request (a missing key, an SDK) leave it pending
+until they are fixed, as the synchronous path answers 503. Inbound messages (opt-outs) are
+always applied before the answer (the view reads a request first where they can arrive on the
+status URL, as Telnyx's do): an opt-out must not wait for a worker.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from functools import partial
 
 from django.db import DatabaseError, router, transaction
 from django.utils import timezone
@@ -49,7 +61,17 @@ except ImportError:  # Django 5.2 with the backport
 
 logger = logging.getLogger("delivery.deferred")
 
-#: A pending request older than this is the sweeper's: its task was lost or never enqueued.
+#: A process enqueues a drain at most this often (seconds).
+ENQUEUE_EVERY = 1.0
+#: A drain keeps looking for requests until this long after its enqueue (seconds): longer
+#: than :data:`ENQUEUE_EVERY`, with a second to spare for clocks and the queue.
+DRAIN_UNTIL_AFTER = ENQUEUE_EVERY + 1.0
+#: How often a drain that found nothing looks again before its deadline (seconds).
+POLL_EVERY = 0.05
+#: A drain that still finds work after this long hands over to a new one (seconds), so no
+#: task runs past a backend's time limit (RQ's default is 180 s).
+DRAIN_AT_MOST = 60.0
+#: A pending request older than this is the sweeper's: its drain was lost or never enqueued.
 SWEEP_AFTER = timedelta(minutes=5)
 
 
@@ -57,14 +79,14 @@ class Outcome:
     APPLIED = "applied"
     UNREADABLE = "unreadable"  #: kept in the review queue
     DONE_ALREADY = "done already"
+    POSTPONED = "waiting for settings"  #: the provider's settings cannot read it yet
 
 
 def accept(raw: RawRequest) -> RawWebhook:
-    """Store ``raw`` as pending (one INSERT, committed on its own) and enqueue its task.
+    """Store ``raw`` as pending (one INSERT) and, once it commits, wake a drain.
 
-    A task that cannot be enqueued is logged, not raised: the request is stored, so the
-    provider gets its 2xx, and the sweeper applies it later. Called inside a transaction, the
-    task is enqueued once it commits (a worker must find the request).
+    A drain that cannot be enqueued is logged, not raised: the request is stored, so the
+    provider gets its 2xx, and the next request or the sweeper picks it up.
     """
     from . import statements
 
@@ -72,17 +94,34 @@ def accept(raw: RawRequest) -> RawWebhook:
     record = raw.record()
     record.pending = True
     statements.insert(record, using)
-    transaction.on_commit(partial(_enqueue, record.pk), using=using)
+    transaction.on_commit(_wake, using=using)
     return record
 
 
-def _enqueue(raw_id: int) -> None:
+class _Throttle:
+    """When this process last enqueued a drain. Two threads may both enqueue: harmless."""
+
+    lock = threading.Lock()
+    last = float("-inf")
+
+
+def _wake() -> None:
+    if type(drain.get_backend()).__name__ == "ImmediateBackend":
+        until = 0.0  # it runs here, in the request: nothing to wait for, nothing to throttle
+    else:
+        now = time.monotonic()
+        with _Throttle.lock:
+            if now - _Throttle.last < ENQUEUE_EVERY:
+                return
+            _Throttle.last = now
+        until = time.time() + DRAIN_UNTIL_AFTER
     try:
-        process.enqueue(raw_id)
+        drain.enqueue(until=until)
     except Exception as exc:  # noqa: BLE001 - any backend's failure; the sweeper recovers it
+        _Throttle.last = float("-inf")  # the next request tries again
         logger.warning(
-            "raw request %s stored, its task not enqueued (%s); the sweeper will apply it",
-            raw_id,
+            "request stored, its drain not enqueued (%s); the next request or the sweeper "
+            "will apply it",
             type(exc).__name__,
         )
 
@@ -94,29 +133,77 @@ def apply(raw_id: int) -> str:
         raw = RawWebhook.objects.using(using).select_for_update().filter(pk=raw_id).first()
         if raw is None or not raw.pending:
             return Outcome.DONE_ALREADY
-        raw.pending = False
-        try:
-            ingest(open_stored(raw).parse(), stored=raw)
-            outcome = Outcome.APPLIED
-        except (MalformedPayload, Unopenable) as exc:
-            raw.parse_error = mask_text(str(getattr(exc, "detail", exc)))
-            outcome = Outcome.UNREADABLE
-        except (DatabaseError, ConfigurationError):
-            # An outage, or settings that cannot handle it (as the synchronous path's 503):
-            # still pending once rolled back, for a retry or the sweeper once fixed.
-            raise
-        except Exception as exc:  # noqa: BLE001 - as in the webhook view: unreadable, kept
-            logger.exception("raw request %s could not be read", raw_id)
-            raw.parse_error = f"Unreadable request ({type(exc).__name__})."
-            outcome = Outcome.UNREADABLE
-        raw.save(using=using, update_fields=["pending", "parse_error"])
+        return _apply_locked(raw, using)
+
+
+def _apply_locked(raw: RawWebhook, using: str) -> str:
+    raw.pending = False
+    try:
+        ingest(open_stored(raw).parse(), stored=raw)
+        outcome = Outcome.APPLIED
+    except (MalformedPayload, Unopenable) as exc:
+        raw.parse_error = mask_text(str(getattr(exc, "detail", exc)))
+        outcome = Outcome.UNREADABLE
+    except (DatabaseError, ConfigurationError):
+        # An outage, or settings that cannot handle it (as the synchronous path's 503):
+        # still pending once rolled back, for a retry or the sweeper once fixed.
+        raise
+    except Exception as exc:  # noqa: BLE001 - as in the webhook view: unreadable, kept
+        logger.exception("raw request %s could not be read", raw.pk)
+        raw.parse_error = f"Unreadable request ({type(exc).__name__})."
+        outcome = Outcome.UNREADABLE
+    raw.save(using=using, update_fields=["pending", "parse_error"])
     return outcome
 
 
 @task()
-def process(raw_id: int) -> str:
-    """The task: apply one stored request (see :func:`apply`)."""
-    return apply(raw_id)
+def drain(until: float = 0.0) -> dict[str, int]:
+    """The task: apply pending requests until none is left and the clock is past ``until``
+    (a ``time.time()``); counts by outcome."""
+    counts = {Outcome.APPLIED: 0, Outcome.UNREADABLE: 0, Outcome.POSTPONED: 0}
+    postponed: list[int] = []
+    stop_by = time.monotonic() + DRAIN_AT_MOST
+    while True:
+        found = _apply_next(postponed)
+        if found is not None:
+            raw_id, outcome = found
+            counts[outcome] += 1
+            if outcome == Outcome.POSTPONED:
+                postponed.append(raw_id)
+            if time.monotonic() > stop_by:
+                drain.enqueue()  # still work to do: a successor takes over
+                return counts
+        elif time.time() >= until:
+            return counts
+        else:
+            time.sleep(min(POLL_EVERY, max(until - time.time(), 0)))
+
+
+def _apply_next(passed_over: list[int]) -> tuple[int, str] | None:
+    """Apply the oldest pending request that no other drain holds and is not ``passed_over``;
+    its id and what happened, or ``None`` if there was none."""
+    using = router.db_for_write(RawWebhook)
+    raw = None
+    try:
+        with transaction.atomic(using=using):
+            raw = (
+                RawWebhook.objects.using(using)
+                .select_for_update(skip_locked=True)
+                .filter(pending=True)
+                .exclude(pk__in=passed_over)
+                .order_by("received_at")
+                .first()
+            )
+            return None if raw is None else (raw.pk, _apply_locked(raw, using))
+    except ConfigurationError as exc:
+        if raw is None:
+            raise
+        return raw.pk, _postponed(raw.pk, exc)
+
+
+def _postponed(raw_id: int, exc: ConfigurationError) -> str:
+    logger.warning("raw request %s waits for settings that can read it: %s", raw_id, exc)
+    return Outcome.POSTPONED
 
 
 def waiting(older_than: timedelta = SWEEP_AFTER):
@@ -133,9 +220,14 @@ def sweep(
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, int]:
     """Apply the requests that waited longer than ``older_than``; counts by outcome."""
-    counts = {Outcome.APPLIED: 0, Outcome.UNREADABLE: 0, Outcome.DONE_ALREADY: 0}
+    counts = dict.fromkeys(
+        (Outcome.APPLIED, Outcome.UNREADABLE, Outcome.DONE_ALREADY, Outcome.POSTPONED), 0
+    )
     for done, raw_id in enumerate(_ids(waiting(older_than), limit), start=1):
-        counts[apply(raw_id)] += 1
+        try:
+            counts[apply(raw_id)] += 1
+        except ConfigurationError as exc:
+            counts[_postponed(raw_id, exc)] += 1
         if progress:
             progress(done)
     return counts

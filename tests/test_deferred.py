@@ -1,4 +1,4 @@
-"""Deferred processing: the webhook stores and answers, a task applies (``delivery.deferred``).
+"""Deferred processing: the webhook stores and answers, a drain applies (``delivery.deferred``).
 
 The tasks run on the task framework's own backends: Dummy (stores what was enqueued, runs
 nothing: the tests run it, in any order, as often as they like) and Immediate (runs at once).
@@ -6,10 +6,13 @@ nothing: the tests run it, in any order, as often as they like) and Immediate (r
 
 import io
 import random
+import threading
+import time
 from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.db import connections
 from django.utils import timezone
 
 from delivery import deferred
@@ -37,6 +40,7 @@ def commits_run(monkeypatch):
     """The tests run inside a transaction that never commits: what waits for the commit (the
     task's enqueue) runs at once, as it does for the webhook view (autocommit)."""
     monkeypatch.setattr(deferred.transaction, "on_commit", lambda func, using=None: func())
+    monkeypatch.setattr(deferred._Throttle, "last", float("-inf"))  # no drain enqueued yet
 
 
 @pytest.fixture
@@ -53,25 +57,76 @@ def queued(settings, sms_delivery_settings):
     store.clear()
 
 
-def enqueued_ids(store):
-    return [result.args[0] for result in store.results]
+def drains(store):
+    """The drains enqueued: each one's deadline, in seconds from now."""
+    return [round(result.kwargs["until"] - time.time()) for result in store.results]
 
 
-def test_the_answer_follows_one_stored_request_and_a_task_applies_it(client, queued):
+def test_the_answer_follows_one_stored_request_and_a_drain_applies_it(client, queued):
     response = post(client, twilio.callback("delivered", sid=SID))
     assert response.status_code == 200 and response.json()["deferred"] is True
     raw = RawWebhook.objects.get()
     assert raw.pending and not Message.objects.exists() and not MessageEvent.objects.exists()
-    assert enqueued_ids(queued) == [raw.pk]
+    assert drains(queued) == [deferred.DRAIN_UNTIL_AFTER]
 
-    assert deferred.apply(raw.pk) == deferred.Outcome.APPLIED
+    assert deferred.drain.call() == {"applied": 1, "unreadable": 0, "waiting for settings": 0}
     raw.refresh_from_db()
     assert not raw.pending and raw.recipient_hash
     assert Message.objects.get().current_status == Status.DELIVERED
     assert MessageEvent.objects.get().raw_webhook == raw
-    # A task run twice (a redelivered task, a sweeper at the same time) changes nothing.
+    # Run again (a redelivered task, a sweeper at the same time), it changes nothing.
     assert deferred.apply(raw.pk) == deferred.Outcome.DONE_ALREADY
+    assert deferred.drain.call()["applied"] == 0
     assert MessageEvent.objects.count() == 1
+
+
+def test_a_process_enqueues_one_drain_a_second_and_it_applies_them_all(
+    client, queued, monkeypatch
+):
+    for word in ("queued", "sent", "delivered"):
+        assert post(client, twilio.callback(word, sid=SID)).status_code == 200
+    assert len(queued.results) == 1
+    monkeypatch.setattr(deferred._Throttle, "last", time.monotonic() - deferred.ENQUEUE_EVERY)
+    assert post(client, twilio.callback("read", sid=SID)).status_code == 200
+    assert len(queued.results) == 2
+    assert deferred.drain.call()["applied"] == 4
+    assert Message.objects.get().current_status == Status.READ
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_stored_after_the_enqueue_is_applied_by_the_drain_still_looking(
+    client, queued
+):
+    """The guarantee that makes the throttle safe: a request whose process skipped the enqueue
+    committed within ENQUEUE_EVERY of that enqueue, and its drain looks until after then."""
+    assert post(client, twilio.callback("sent", sid=SID)).status_code == 200
+    (result,) = queued.results
+    counts = {}
+
+    def run_drain():
+        try:
+            counts.update(deferred.drain.call(**result.kwargs))
+        finally:
+            connections.close_all()
+
+    drain = threading.Thread(target=run_drain)
+    drain.start()
+    time.sleep(0.3)
+    assert post(client, twilio.callback("delivered", sid=SID)).status_code == 200
+    assert len(queued.results) == 1  # throttled: no drain of its own
+    drain.join()
+    assert counts["applied"] == 2
+    assert Message.objects.get().current_status == Status.DELIVERED
+
+
+def test_a_drain_that_keeps_finding_work_hands_over_to_a_new_one(client, queued, monkeypatch):
+    for word in ("sent", "delivered"):
+        assert post(client, twilio.callback(word, sid=SID)).status_code == 200
+    queued.clear()
+    monkeypatch.setattr(deferred, "DRAIN_AT_MOST", 0)
+    assert deferred.drain.call()["applied"] == 1
+    assert len(queued.results) == 1  # its successor
+    assert deferred.drain.call()["applied"] == 1
 
 
 def test_tasks_out_of_order_and_duplicates_end_as_the_synchronous_path(
@@ -82,7 +137,7 @@ def test_tasks_out_of_order_and_duplicates_end_as_the_synchronous_path(
     ]
     for report in reports:
         assert post(client, report).status_code == 200
-    ids = enqueued_ids(queued)
+    ids = list(RawWebhook.objects.values_list("pk", flat=True))
     random.Random(3).shuffle(ids)
     with django_capture_on_commit_callbacks(execute=True):
         outcomes = [deferred.apply(raw_id) for raw_id in ids + ids]
@@ -124,7 +179,7 @@ def test_a_storage_outage_in_the_task_leaves_the_request_pending(client, queued,
     assert raw.pending and not MessageEvent.objects.exists()
 
 
-def test_a_task_that_could_not_be_enqueued_is_applied_by_the_sweeper(
+def test_a_drain_that_could_not_be_enqueued_is_made_up_for_by_the_sweeper(
     client, queued, monkeypatch, caplog
 ):
     def refuse(*args, **kwargs):
@@ -132,8 +187,10 @@ def test_a_task_that_could_not_be_enqueued_is_applied_by_the_sweeper(
 
     monkeypatch.setattr(type(queued), "enqueue", refuse)  # the backend fails
     assert post(client, twilio.callback("delivered", sid=SID)).status_code == 200
-    assert "its task not enqueued (ConnectionError)" in caplog.text
+    assert "its drain not enqueued (ConnectionError)" in caplog.text
     assert RawWebhook.objects.get().pending
+    monkeypatch.undo()
+    assert deferred._Throttle.last == float("-inf")  # the next request tries again
 
     out = io.StringIO()
     call_command("sms_delivery_process_pending", stdout=out)  # too recent: left to its task
@@ -146,7 +203,7 @@ def test_a_task_that_could_not_be_enqueued_is_applied_by_the_sweeper(
     assert Message.objects.get().current_status == Status.DELIVERED
 
 
-def test_on_an_immediate_backend_the_task_runs_at_once(client, settings, sms_delivery_settings):
+def test_on_an_immediate_backend_the_drain_runs_at_once_without_waiting(client, settings, sms_delivery_settings):
     sms_delivery_settings["PROCESSING"] = "deferred"
     settings.TASKS = backend("immediate.ImmediateBackend")
     assert post(client, twilio.callback("delivered", sid=SID)).status_code == 200
@@ -217,13 +274,17 @@ def test_a_settings_problem_in_a_task_leaves_the_request_pending(client, queued,
     monkeypatch.setattr(stored, "provider_class", misconfigured)
     with pytest.raises(ConfigurationError):
         deferred.apply(raw.pk)
+    # A drain passes it over (and goes on with the others); the sweeper counts it.
+    assert deferred.drain.call()["waiting for settings"] == 1
+    RawWebhook.objects.update(received_at=timezone.now() - timedelta(minutes=6))
+    assert deferred.sweep()["waiting for settings"] == 1
     raw.refresh_from_db()
     assert raw.pending and raw.parse_error == ""  # applied once the settings are fixed
     monkeypatch.undo()
     assert deferred.apply(raw.pk) == deferred.Outcome.APPLIED
 
 
-def test_inside_a_transaction_the_task_is_enqueued_once_it_commits(
+def test_inside_a_transaction_the_drain_is_enqueued_once_it_commits(
     queued, django_capture_on_commit_callbacks, monkeypatch
 ):
     from django.db import transaction
@@ -236,7 +297,7 @@ def test_inside_a_transaction_the_task_is_enqueued_once_it_commits(
     with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
         record = deferred.accept(raw)
         assert queued.results == []
-    assert len(callbacks) == 1 and enqueued_ids(queued) == [record.pk]
+    assert len(callbacks) == 1 and len(queued.results) == 1 and record.pending
 
 
 def test_the_purge_checkpoint_never_passes_a_waiting_request(client, queued):

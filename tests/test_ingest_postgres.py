@@ -166,9 +166,10 @@ def test_values_postgresql_refuses_are_fitted_before_they_reach_it():
 def test_deferred_tasks_racing_apply_each_request_once_and_summaries_hold(
     client, settings, sms_delivery_settings
 ):
-    """Deferred mode with several workers: every stored request is applied by tasks racing on
-    it (each one twice, in shuffled order, four threads); each is applied once, duplicates are
-    counted, and every summary is the one its events decide."""
+    """Deferred mode with several workers: every stored request is raced for by two drains
+    (``SKIP LOCKED``) and by sweepers applying each one twice, in shuffled order (three
+    threads); each is applied once, duplicates are counted, and every summary is the one its
+    events decide."""
     import random
 
     from delivery import deferred
@@ -194,10 +195,13 @@ def test_deferred_tasks_racing_apply_each_request_once_and_summaries_hold(
     assert len(ids) == 100 and not MessageEvent.objects.exists()
     work = ids * 2
     random.Random(8).shuffle(work)
-    shares = [work[i::4] for i in range(4)]
-    outcomes = []
-    race([lambda share=share: outcomes.extend(map(deferred.apply, share)) for share in shares])
-    assert outcomes.count(deferred.Outcome.APPLIED) == 100
+    shares = [work[i::3] for i in range(3)]
+    outcomes, drained = [], []
+    race(
+        [lambda share=share: outcomes.extend(map(deferred.apply, share)) for share in shares]
+        + [lambda: drained.append(deferred.drain.call()["applied"]) for _ in range(2)]
+    )
+    assert outcomes.count(deferred.Outcome.APPLIED) + sum(drained) == 100
     assert not RawWebhook.objects.filter(pending=True).exists()
     duplicates = sum(MessageEvent.objects.values_list("duplicate_count", flat=True))
     assert MessageEvent.objects.count() + duplicates == 100 and duplicates == 30

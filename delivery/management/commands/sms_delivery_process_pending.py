@@ -1,4 +1,4 @@
-"""``manage.py sms_delivery_process_pending``: apply stored requests whose task was lost."""
+"""``manage.py sms_delivery_process_pending``: apply stored requests a lost drain left."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from delivery.progress import Progress
 class Command(BaseCommand):
     help = (
         "Deferred processing (SMS_DELIVERY['PROCESSING'] = 'deferred'): apply the stored "
-        "requests still waiting after --older-than-seconds (their task was never enqueued, "
-        "or lost). Each is applied once, in its own short transaction, however many tasks "
+        "requests still waiting after --older-than-seconds (their drain was never enqueued, "
+        "or lost). Each is applied once, in its own short transaction, however many drains "
         "or sweepers run at the same time. Run it from cron every few minutes."
     )
 
