@@ -15,7 +15,10 @@ class Command(BaseCommand):
         "Deferred processing (SMS_DELIVERY['PROCESSING'] = 'deferred'): apply the stored "
         "requests still waiting after --older-than-seconds (their drain was never enqueued, "
         "or lost). Each is applied once, in its own short transaction, however many drains "
-        "or sweepers run at the same time. Run it from cron every few minutes."
+        "or sweepers run at the same time. Run it from cron every few minutes. It applies "
+        "about 100 requests a second (make bench-ingest: four drains applied 409 a second "
+        "on 2 cores), so a million waiting requests take about three hours; start drains "
+        "(delivery.deferred.drain) on more workers to go faster."
     )
 
     def add_arguments(self, parser):
