@@ -34,12 +34,15 @@ from .error_codes import ErrorCatalogue
 from .events import Event, NormalizedEvent
 from .exceptions import ConfigurationError, MalformedPayload
 from .lifecycle import Status
+from .outgoing import Outgoing, Sent
 
 #: Deepest JSON nesting a webhook may have. Real payloads nest a few levels; a bound keeps every
 #: recursive step (the parser, masking, serialization) far from Python's recursion limit.
 MAX_JSON_DEPTH = 32
 #: Seconds an adapter waits for a provider's API when it asks about a message (reconciliation).
 POLL_TIMEOUT = 10
+#: Seconds to wait for a provider's API to answer a send request (``send_sms``).
+SEND_TIMEOUT = 15
 
 
 @dataclass(frozen=True)
@@ -262,6 +265,25 @@ class BaseProvider(Generic[OptionsT]):
         timeout, 5xx, credentials), from :mod:`delivery.exceptions`.
         """
         raise NotImplementedError
+
+    #: Whether :meth:`send` can send a message through the provider's API (``send_sms``).
+    can_send: ClassVar[bool] = False
+
+    def send(self, outgoing: Outgoing) -> Sent:
+        """Send ``outgoing`` through the provider's SDK; what the provider answered.
+
+        Raises SendRefused (the API answered with an error: nothing was sent) or
+        SendUnanswered (no answer: it may have been sent), from :mod:`delivery.exceptions`.
+        """
+        raise NotImplementedError
+
+    def default_sender(self) -> str:
+        """The sender used when ``send_sms`` names none ("" lets the SDK call fail clearly)."""
+        return ""
+
+    def callback_fragment(self) -> str:
+        """A fragment for the status callback URL (Twilio's connection overrides), or ""."""
+        return ""
 
     def missing_credentials(self) -> str | None:
         """Why no request could be verified with these settings (check E001), or None."""

@@ -81,6 +81,12 @@ class AppSettings:
         return self._get("DEFAULT_REGION")
 
     @property
+    def SUPPRESSION_PER_SENDER(self) -> bool:
+        """``False`` (default): an opt-out through any sender stops every send to the person.
+        ``True``: only sends from the sender it came through, as most providers block."""
+        return bool(self._get("SUPPRESSION_PER_SENDER", False))
+
+    @property
     def PRODUCT_ACTION_URL(self) -> str | None:
         """Template for linking a message's ``product_reference``, e.g.
         ``"https://app.example.com/admin/orders/{reference}/"``."""

@@ -24,6 +24,7 @@ class EventSource(models.TextChoices):
     WEBHOOK = "webhook", _("Webhook")
     POLL = "poll", _("Poll (reconciliation)")
     REPLAY = "replay", _("Replay")
+    SEND = "send", _("Send API (its answer to send_sms)")
 
 
 @dataclass(frozen=True, slots=True)

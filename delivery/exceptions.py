@@ -89,3 +89,28 @@ class RateLimited(PollFailed):
     def __init__(self, message: str = "", retry_after: float | None = None):
         super().__init__(message)
         self.retry_after = retry_after  #: seconds, when the provider says
+
+
+class Suppressed(SmsDeliveryError):
+    """``send_sms`` refused a recipient on the suppression list (opted out); nothing was sent
+    or recorded. The message names no digits."""
+
+    default_code = "suppressed"
+
+
+class SendRefused(SmsDeliveryError):
+    """The provider's API answered a send request with an error: nothing was sent."""
+
+    default_code = "send_refused"
+
+    def __init__(self, message: str, *, code: str = "", http_status: int | None = None):
+        super().__init__(message)
+        self.code = code  #: the provider's error code, "" if it gave none
+        self.http_status = http_status
+
+
+class SendUnanswered(SmsDeliveryError):
+    """The provider's API did not answer a send request (timeout, connection lost): the
+    message may or may not have been sent."""
+
+    default_code = "send_unanswered"

@@ -20,13 +20,13 @@ from functools import partial
 from django.db import DataError, IntegrityError, router, transaction
 from django.utils import timezone
 
-from . import statements, storable
+from . import statements, storable, suppression
 from .conf import app_settings
 from .events import ConsentChange, Event, InboundEvent, NormalizedEvent
 from .exceptions import InvalidNumber, MalformedPayload
-from .lifecycle import Status, precedence_key, supersedes
+from .lifecycle import ErrorCategory, Status, precedence_key, supersedes
 from .masking import mask_text
-from .models import InboundMessage, Message, MessageEvent, RawWebhook
+from .models import InboundMessage, Message, MessageEvent, RawWebhook, Suppression
 from .recipients import recipient_hash, to_e164
 from .signals import consent_changed, message_status_changed
 
@@ -184,6 +184,18 @@ def _ingest_inbound(event: InboundEvent, result: IngestResult, using: str) -> No
         result.duplicates += 1
         return
     result.stored += 1
+    if record.consent == ConsentChange.OPT_OUT:
+        suppression.suppress(
+            record.sender_hash,
+            scope=record.our_identity,
+            source=Suppression.Source.KEYWORD,
+            reason=record.keyword,
+            provider=record.provider,
+        )
+    elif record.consent == ConsentChange.OPT_IN:
+        suppression.lift(
+            record.sender_hash, scope=record.our_identity, reason=f"texted {record.keyword}"
+        )
     if record.consent in (ConsentChange.OPT_OUT, ConsentChange.OPT_IN):
         result.consent_changes.append(record)
 
@@ -301,6 +313,14 @@ def _ingest_one(
         result.duplicates += 1
         return
     result.stored += 1
+    if event.error_category == ErrorCategory.OPT_OUT:
+        suppression.suppress(
+            message.recipient_hash,
+            scope=message.sender_identity or event.sender_identity,
+            source=Suppression.Source.ERROR_CODE,
+            reason=f"{event.provider} error {event.error_code}",
+            provider=event.provider,
+        )
     previous = message.current_status
     changed = _fold_into_summary(message, event, key, applies, now)
     if located:

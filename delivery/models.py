@@ -255,6 +255,37 @@ class Message(models.Model):
         blank=True,
         help_text=_("When reconciliation last asked the provider's API about this message."),
     )
+    consent_at = models.DateTimeField(
+        _("consent given"),
+        null=True,
+        blank=True,
+        help_text=_("When the recipient agreed to receive it, as the app said (send_sms)."),
+    )
+    consent_source = models.CharField(
+        _("consent source"),
+        max_length=200,
+        blank=True,
+        db_default="",
+        default="",
+        help_text=_("Where the consent was given, e.g. 'checkout form'."),
+    )
+    retry_of = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="retries",
+        verbose_name=_("retry of"),
+        help_text=_("The message this one resends."),
+    )
+    idempotency_key = models.CharField(
+        _("idempotency key"),
+        max_length=100,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text=_("The app's key for this send: a retried send_sms call does not send twice."),
+    )
 
     objects = MessageQuerySet.as_manager()
 
@@ -568,3 +599,52 @@ class PurgeCheckpoint(models.Model):
 
     def __str__(self):
         return f"{self.target}: blanked before {self.blanked_before:%Y-%m-%d %H:%M}"
+
+
+class Suppression(models.Model):
+    """A person who must not be texted (see :mod:`delivery.suppression`). Never names the
+    number: the keyed hash finds it."""
+
+    class Source(models.TextChoices):
+        KEYWORD = "keyword", _("Opt-out keyword")
+        ERROR_CODE = "error_code", _("Provider error code")
+        CONSOLE = "console", _("Console")
+
+    recipient_hash = models.CharField(_("person (hash)"), max_length=64)
+    scope = models.CharField(
+        _("sender"),
+        max_length=100,
+        blank=True,
+        help_text=_("The sender the opt-out came through; empty for every sender."),
+    )
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices)
+    reason = models.CharField(
+        _("reason"), max_length=200, blank=True, help_text=_("Keyword, error code or note.")
+    )
+    provider = models.CharField(_("provider"), max_length=32, blank=True)
+    created_at = models.DateTimeField(_("suppressed at"), default=timezone.now)
+    created_by = models.CharField(_("by"), max_length=150, blank=True)
+    lifted_at = models.DateTimeField(_("lifted at"), null=True, blank=True)
+    lifted_by = models.CharField(_("lifted by"), max_length=150, blank=True)
+    lift_reason = models.CharField(_("why lifted"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("suppression")
+        verbose_name_plural = _("suppression list")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["recipient_hash", "scope"],
+                condition=models.Q(lifted_at=None),
+                name="sms_suppression_one_active",
+            ),
+        ]
+        indexes = [models.Index(fields=["recipient_hash"], name="sms_suppression_person")]
+
+    def __str__(self):
+        state = _("lifted") if self.lifted_at else _("active")
+        return f"{self.get_source_display()} ({state})"
+
+    @property
+    def active(self) -> bool:
+        return self.lifted_at is None

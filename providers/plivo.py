@@ -22,11 +22,20 @@ import requests
 from django.conf import settings
 from django.core.cache import caches
 from django.http import HttpResponse
-from plivo.exceptions import PlivoRestError, ResourceNotFoundError, ValidationError
+from plivo.exceptions import (
+    AuthenticationError,
+    ForbiddenError,
+    InvalidRequestError,
+    PlivoRestError,
+    PlivoServerError,
+    ResourceNotFoundError,
+    ValidationError,
+)
 from plivo.utils import validate_signature, validate_v3_signature
 
 from delivery.adapters import (
     POLL_TIMEOUT,
+    SEND_TIMEOUT,
     BaseProvider,
     ProviderOptions,
     WebhookRequest,
@@ -39,11 +48,14 @@ from delivery.exceptions import (
     MessageNotFound,
     PollFailed,
     RateLimited,
+    SendRefused,
+    SendUnanswered,
     SignatureInvalid,
     StorageUnavailable,
 )
 from delivery.lifecycle import Status
-from delivery.masking import get_logger
+from delivery.masking import get_logger, mask_text
+from delivery.outgoing import Outgoing, Sent
 
 from .fields import form_fields, int_or_none, with_plus
 from .plivo_errors import PLIVO_ERRORS
@@ -109,6 +121,8 @@ class PlivoOptions(ProviderOptions):
     v2_nonce_cache: str = "default"
     #: Seconds a V2 nonce is remembered.
     v2_nonce_ttl: int = V2_NONCE_TTL
+    #: ``send_sms``'s sender (``src``) when it names none: a number or sender id.
+    default_sender: str = ""
 
     def __post_init__(self):
         self.auth_tokens = secret_list(self.auth_tokens)
@@ -335,6 +349,54 @@ class PlivoProvider(BaseProvider[PlivoOptions]):
                 source=EventSource.POLL,
             )
         ]
+
+    # -- sending ------------------------------------------------------------------------------
+    # POST /v1/Account/{auth_id}/Message/ through the SDK (``messages.create``):
+    # https://www.plivo.com/docs/messaging/api/message/send-a-message. ``url`` is where Plivo
+    # sends the message's status callbacks; the answer names the message in ``message_uuid``.
+
+    can_send = True
+    #: The SDK's errors and the HTTP status each stands for (it raises one class per status).
+    _REFUSALS = {
+        ValidationError: 400,
+        AuthenticationError: 401,
+        ForbiddenError: 403,
+        ResourceNotFoundError: 404,
+        InvalidRequestError: 422,
+        PlivoServerError: 500,
+    }
+
+    def send(self, outgoing: Outgoing) -> Sent:
+        auth_id, tokens = self.options.auth_id, self.options.auth_tokens
+        if not (auth_id and tokens):
+            raise ConfigurationError("AUTH_ID and AUTH_TOKENS are needed to send with Plivo.")
+        client = plivo.RestClient(auth_id, tokens[0], timeout=SEND_TIMEOUT)
+        try:
+            answer = client.messages.create(
+                src=outgoing.sender or None,
+                dst=outgoing.to.removeprefix("+"),
+                text=outgoing.body,
+                url=outgoing.status_callback,
+                method="POST",
+                **outgoing.options,
+            )
+        except PlivoRestError as exc:
+            status = next((s for c, s in self._REFUSALS.items() if isinstance(exc, c)), None)
+            raise SendRefused(
+                f"Plivo API refused the send ({type(exc).__name__}: {mask_text(str(exc))}).",
+                http_status=status,
+            ) from exc
+        except requests.RequestException as exc:  # timeouts, refused or dropped connections
+            raise SendUnanswered(f"Plivo API did not answer ({type(exc).__name__}).") from exc
+        uuids = getattr(answer, "message_uuid", None) or []
+        if not uuids:
+            raise SendUnanswered("Plivo API answered without a message_uuid.")
+        return Sent(
+            provider_message_id=str(uuids[0]), raw_status="queued", sender_identity=outgoing.sender
+        )
+
+    def default_sender(self) -> str:
+        return self.options.default_sender
 
     def missing_credentials(self) -> str | None:
         if self.options.auth_tokens:

@@ -26,6 +26,7 @@ from twilio.rest import Client
 
 from delivery.adapters import (
     POLL_TIMEOUT,
+    SEND_TIMEOUT,
     BaseProvider,
     ProviderOptions,
     WebhookRequest,
@@ -33,14 +34,18 @@ from delivery.adapters import (
 )
 from delivery.events import ConsentChange, EventSource, InboundEvent, NormalizedEvent, keyword_of
 from delivery.exceptions import (
+    ConfigurationError,
     MalformedPayload,
     MessageNotFound,
     PollFailed,
     RateLimited,
+    SendRefused,
+    SendUnanswered,
     SignatureInvalid,
 )
 from delivery.lifecycle import Status
 from delivery.masking import get_logger
+from delivery.outgoing import Outgoing, Sent
 
 from .fields import form_fields, int_or_none, text_field
 from .twilio_errors import TWILIO_ERRORS
@@ -73,6 +78,13 @@ class TwilioOptions(ProviderOptions):
     #: ``{"key id": "secret"}``: webhooks signed with a SharedKey, announced by
     #: ``X-Twilio-Webhooks-Signature-Settings``.
     shared_keys: dict[str, str] = field(default_factory=dict)
+    #: ``send_sms``'s sender when it names none: a number, short code or Messaging Service SID.
+    default_sender: str = ""
+    #: Connection overrides added to the status callback URL ``send_sms`` gives Twilio (a
+    #: fragment, not signed): three retries on connection failures, timeouts and 5xx, where
+    #: Twilio's default is one retry on connection failures only
+    #: (https://www.twilio.com/docs/usage/webhooks/webhooks-connection-overrides).
+    callback_overrides: str = "rc=3&rp=ct,rt,5xx"
 
     def __post_init__(self):
         self.auth_tokens = secret_list(self.auth_tokens)
@@ -257,6 +269,51 @@ class TwilioProvider(BaseProvider[TwilioOptions]):
             },
             source=EventSource.POLL,
         )
+
+    # -- sending ------------------------------------------------------------------------------
+    # POST /2010-04-01/Accounts/{AccountSid}/Messages.json through the SDK
+    # (``messages.create``): https://www.twilio.com/docs/messaging/api/message-resource
+    # #create-a-message-resource. A sender starting with "MG" is a Messaging Service.
+
+    can_send = True
+
+    def send(self, outgoing: Outgoing) -> Sent:
+        token = self.options.auth_tokens[0] if self.options.auth_tokens else ""
+        if not (self.options.account_sid and token):
+            raise ConfigurationError("ACCOUNT_SID and AUTH_TOKENS are needed to send with Twilio.")
+        client = Client(
+            self.options.account_sid, token, http_client=TwilioHttpClient(timeout=SEND_TIMEOUT)
+        )
+        sender = outgoing.sender
+        who = {"messaging_service_sid": sender} if sender.startswith("MG") else {"from_": sender}
+        try:
+            created = client.messages.create(
+                to=outgoing.to,
+                body=outgoing.body,
+                status_callback=outgoing.status_callback,
+                **who,
+                **outgoing.options,
+            )
+        except TwilioRestException as exc:
+            raise SendRefused(
+                f"Twilio API answered {exc.status} (error {exc.code}).",
+                code=str(exc.code or ""),
+                http_status=exc.status,
+            ) from exc
+        except requests.RequestException as exc:  # timeouts, refused or dropped connections
+            raise SendUnanswered(f"Twilio API did not answer ({type(exc).__name__}).") from exc
+        return Sent(
+            provider_message_id=str(created.sid),
+            raw_status=str(created.status or "queued"),
+            sender_identity=str(created.from_ or created.messaging_service_sid or sender),
+            segments=int_or_none(created.num_segments),
+        )
+
+    def default_sender(self) -> str:
+        return self.options.default_sender
+
+    def callback_fragment(self) -> str:
+        return self.options.callback_overrides
 
     # -- inbound messages (opt-out keywords) -----------------------------------------------
     # https://www.twilio.com/docs/messaging/guides/webhook-request: From, To, Body, MessageSid;

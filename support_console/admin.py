@@ -4,17 +4,25 @@ from __future__ import annotations
 
 from datetime import UTC
 
+from django import forms
 from django.contrib import admin
+from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from delivery.conf import app_settings
 from delivery.crypto import decrypt
-from delivery.masking import mask_phone
-from delivery.models import VIEW_RAW_PAYLOAD, InboundMessage, Message, RawWebhook
+from delivery.masking import mask_phone, mask_text
+from delivery.models import VIEW_RAW_PAYLOAD, InboundMessage, Message, RawWebhook, Suppression
+from delivery.recipients import recipient_hash, to_e164
+from delivery.suppression import active_for
 
+from .audit import record_reveal
 from .display import country_name, flag, status_badge
 from .filters import (
+    ActiveFilter,
     CountryFilter,
     FinalFilter,
     KeywordFilter,
@@ -209,3 +217,101 @@ class RevealLogAdmin(ReadOnlyAdmin):
     readonly_fields = [f.name for f in RevealLog._meta.fields]
     paginator = CappedCountPaginator
     show_full_result_count = False
+
+
+class NoEchoInput(forms.TextInput):
+    """A text box that never shows its value back (a form with errors comes back empty)."""
+
+    def format_value(self, value):
+        return None
+
+
+class SuppressionForm(forms.ModelForm):
+    """A lead adds a number: it is hashed at once, never stored or shown in clear."""
+
+    number = forms.CharField(
+        label=_("Phone number"),
+        help_text=_("Any format; stored only as its keyed hash."),
+        widget=NoEchoInput(attrs={"autocomplete": "off"}),
+    )
+
+    class Meta:
+        model = Suppression
+        fields = ("number", "scope", "reason")
+
+    def clean(self):
+        cleaned = super().clean() or {}
+        e164 = to_e164(cleaned.get("number", ""), app_settings.DEFAULT_REGION)
+        if not e164:
+            raise forms.ValidationError(_("That is not a phone number."))
+        self.instance.recipient_hash = recipient_hash(e164)
+        if active_for(self.instance.recipient_hash).filter(scope=cleaned.get("scope", "")):
+            raise forms.ValidationError(_("That number is already suppressed for this sender."))
+        return cleaned
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(NumberSearchMixin, admin.ModelAdmin):
+    """The suppression list: who must not be texted, since when and why. Numbers are never
+    shown (only hashes are kept); search by number. Leads add entries and lift them, audited."""
+
+    show_facets = admin.ShowFacets.NEVER
+    form = SuppressionForm
+    list_display = ("created_at", "active", "source", "reason", "scope", "provider", "lifted_at")
+    list_filter = (
+        ActiveFilter,
+        "source",
+        ("created_at", admin.DateFieldListFilter),
+    )
+    number_hash_field = "recipient_hash"
+    search_help_text = _("Exact match: a phone number in any format.")
+    ordering = ("-created_at", "-id")
+    sortable_by = ("created_at",)
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+    actions = ["lift"]
+    readonly_fields = (
+        "active",
+        "source",
+        "reason",
+        "scope",
+        "provider",
+        "created_at",
+        "created_by",
+        "lifted_at",
+        "lifted_by",
+        "lift_reason",
+    )
+
+    def get_fields(self, request, obj=None):
+        return self.readonly_fields if obj else ("number", "scope", "reason")
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj else ()
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # history: an entry is lifted, never deleted
+
+    @admin.display(boolean=True, description=_("active"))
+    def active(self, entry):
+        return entry.active
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return  # nothing on an entry's page can be edited
+        obj.source = Suppression.Source.CONSOLE
+        obj.created_by = request.user.get_username()
+        obj.reason = mask_text(obj.reason, typed=True)
+        with transaction.atomic():
+            obj.save()
+            record_reveal(request, None, RevealLog.Kind.SUPPRESS, obj.reason or "—")
+
+    @admin.action(permissions=["change"], description=_("Lift the selected suppressions"))
+    def lift(self, request, queryset):
+        by = request.user.get_username()
+        with transaction.atomic():
+            lifted = queryset.filter(lifted_at=None).update(
+                lifted_at=timezone.now(), lifted_by=by, lift_reason=_("lifted in the console")
+            )
+            record_reveal(request, None, RevealLog.Kind.LIFT, f"{lifted} suppression(s)")
+        self.message_user(request, _("%(n)d suppression(s) lifted.") % {"n": lifted})

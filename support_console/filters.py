@@ -151,3 +151,16 @@ class ReviewFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         return queryset.filter(needs_review=True) if self.value() == "yes" else queryset
+
+
+class ActiveFilter(admin.SimpleListFilter):
+    title = _("state")
+    parameter_name = "active"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Active")), ("no", _("Lifted"))]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(lifted_at__isnull=self.value() == "yes")
+        return queryset

@@ -16,6 +16,8 @@ class RevealLog(models.Model):
         RAW_PAYLOAD = "raw_payload", _("Raw payloads (numbers masked)")
         RAW_PAYLOAD_UNMASKED = "raw_payload_unmasked", _("Raw payloads (numbers shown)")
         REPLAY = "replay", _("Reprocessed a stored request")
+        SUPPRESS = "suppress", _("Added a number to the suppression list")
+        LIFT = "lift", _("Lifted a suppression")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,

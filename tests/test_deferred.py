@@ -80,9 +80,7 @@ def test_the_answer_follows_one_stored_request_and_a_drain_applies_it(client, qu
     assert MessageEvent.objects.count() == 1
 
 
-def test_a_process_enqueues_one_drain_a_second_and_it_applies_them_all(
-    client, queued, monkeypatch
-):
+def test_a_process_enqueues_one_drain_a_second_and_it_applies_them_all(client, queued, monkeypatch):
     for word in ("queued", "sent", "delivered"):
         assert post(client, twilio.callback(word, sid=SID)).status_code == 200
     assert len(queued.results) == 1
@@ -94,9 +92,7 @@ def test_a_process_enqueues_one_drain_a_second_and_it_applies_them_all(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_request_stored_after_the_enqueue_is_applied_by_the_drain_still_looking(
-    client, queued
-):
+def test_a_request_stored_after_the_enqueue_is_applied_by_the_drain_still_looking(client, queued):
     """The guarantee that makes the throttle safe: a request whose process skipped the enqueue
     committed within ENQUEUE_EVERY of that enqueue, and its drain looks until after then."""
     assert post(client, twilio.callback("sent", sid=SID)).status_code == 200
@@ -203,7 +199,9 @@ def test_a_drain_that_could_not_be_enqueued_is_made_up_for_by_the_sweeper(
     assert Message.objects.get().current_status == Status.DELIVERED
 
 
-def test_on_an_immediate_backend_the_drain_runs_at_once_without_waiting(client, settings, sms_delivery_settings):
+def test_on_an_immediate_backend_the_drain_runs_at_once_without_waiting(
+    client, settings, sms_delivery_settings
+):
     sms_delivery_settings["PROCESSING"] = "deferred"
     settings.TASKS = backend("immediate.ImmediateBackend")
     assert post(client, twilio.callback("delivered", sid=SID)).status_code == 200

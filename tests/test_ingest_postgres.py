@@ -220,3 +220,24 @@ def test_indexes_nothing_reads_are_gone():
         names = {row[0] for row in cursor.fetchall()}
     assert "sms_evt_status" not in names and not [n for n in names if n.endswith("_like")]
     assert {"sms_evt_received", "sms_evt_timeline", "sms_msg_error_cat"} <= names
+
+
+@pytest.mark.parametrize("attempt", range(8))
+def test_a_callback_racing_the_send_answer_ends_as_one_message(attempt):
+    """send_sms records the message, then the API answer gives it the provider's id while the
+    first callback for that id may be creating a message of its own: whichever commits first,
+    one message is left, with the callback's event and the answer's id."""
+    from delivery.outgoing import Sent
+    from delivery.sending import _attach, _record
+
+    sid = "SM" + "3" * 32
+    ours = _record("twilio", "+14155550123", consent=None, sender_identity="+15017122661")
+    race(
+        [
+            lambda: _attach(ours, Sent(provider_message_id=sid, raw_status="queued")),
+            lambda: ingest([Event(provider_message_id=sid, status=Status.DELIVERED)]),
+        ]
+    )
+    message = Message.objects.get()
+    assert message.pk == ours.pk and message.provider_message_id == sid
+    assert message.current_status == Status.DELIVERED and message.events.count() == 1

@@ -1,0 +1,225 @@
+"""Sending through the app: :func:`send_sms` records the message, asks the provider and records
+its answer, so tracking starts at the send.
+
+The order matters:
+
+1. the number is read (``phonenumbers``; ``DEFAULT_REGION`` for national numbers) and the
+   suppression list consulted: an unreadable or opted-out recipient raises, nothing is sent
+   and nothing recorded;
+2. the message is recorded **before** the provider is called, under a local id
+   (``local:msg_…``) since the provider's own is not known yet, with its consent, its
+   ``retry_of`` link and its ``idempotency_key`` (unique: a retried call returns the message
+   recorded by the first one, which is never sent twice);
+3. the provider's SDK sends it with the status callback set to this app's status URL;
+4. its answer is recorded: the provider's id, and an ``accepted`` event through the same
+   :func:`~delivery.ingest.ingest` as callbacks (``source="send"``). A callback that outran
+   the API's answer created a message under that id already: it is merged into ours (its
+   events move over and its summary, which those events decided, is ours). An API error
+   becomes a ``rejected`` (4xx) or ``failed`` (5xx) event with the provider's code; an
+   opt-out code puts the recipient on the suppression list. No answer at all (a timeout)
+   is recorded as an ``unknown`` event: the message is in the review queue, because it may
+   have been sent.
+
+The caller gets the :class:`~delivery.models.Message` in every case but the two refusals of
+step 1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, router, transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from .conf import app_settings
+from .events import EventSource, NormalizedEvent
+from .exceptions import (
+    ConfigurationError,
+    InvalidNumber,
+    SendRefused,
+    SendUnanswered,
+    Suppressed,
+)
+from .ingest import ingest
+from .lifecycle import Status
+from .masking import mask_text
+from .models import Message
+from .outgoing import Consent, Outgoing, Sent
+from .recipients import to_e164
+from .registry import get_provider
+from .suppression import is_suppressed
+
+#: Prefix of the id a message has until the provider's API answers with its own.
+LOCAL_ID_PREFIX = "local:"
+
+
+def send_sms(
+    to: str,
+    body: str,
+    *,
+    sender: str = "",
+    template_key: str = "",
+    product_reference: str = "",
+    consent: Consent | None = None,
+    retry_of: Message | None = None,
+    idempotency_key: str = "",
+    provider: str = "twilio",
+    **provider_options: Any,
+) -> Message:
+    """Send ``body`` to ``to`` through ``provider`` and track it; the recorded message.
+
+    Raises InvalidNumber (``to`` is not a phone number) or Suppressed (the recipient opted
+    out), before anything is sent or recorded; ConfigurationError when the provider is not
+    enabled, cannot send, or ``WEBHOOK_BASE_URL`` is not set. ``provider_options`` go to the
+    provider's SDK as they are (e.g. Twilio's ``media_url``).
+    """
+    adapter = get_provider(provider) if provider in app_settings.PROVIDERS else None
+    if adapter is None or not adapter.can_send:
+        raise ConfigurationError(f"Provider {provider!r} is not enabled or cannot send.")
+    e164 = to_e164(to, app_settings.DEFAULT_REGION)
+    if not e164:
+        raise InvalidNumber("send_sms(to=...) is not a phone number.")
+    if idempotency_key:
+        earlier = Message.objects.filter(idempotency_key=idempotency_key).first()
+        if earlier is not None:
+            return earlier
+    sender = sender or adapter.default_sender()
+    if is_suppressed(e164, sender=sender):
+        raise Suppressed("The recipient opted out (see the suppression list); nothing sent.")
+    outgoing = Outgoing(e164, body, sender, status_callback_url(adapter), provider_options)
+    try:
+        message = _record(
+            adapter.name,
+            e164,
+            sender_identity=sender,
+            template_key=template_key,
+            product_reference=product_reference,
+            consent=consent,
+            retry_of=retry_of,
+            idempotency_key=idempotency_key or None,
+        )
+    except IntegrityError:
+        if not idempotency_key:
+            raise
+        return Message.objects.get(idempotency_key=idempotency_key)  # a concurrent call's
+    try:
+        sent = adapter.send(outgoing)
+    except SendRefused as exc:
+        status = Status.FAILED if (exc.http_status or 0) >= 500 else Status.REJECTED
+        code = exc.code or (str(exc.http_status) if exc.http_status else "")
+        _answer(message, status, f"api error {exc.http_status or ''}".strip(), code, str(exc))
+    except SendUnanswered as exc:
+        _answer(message, Status.UNKNOWN, "no answer", "", f"{exc} It may have been sent.")
+    else:
+        message = _attach(message, sent)
+        _answer(message, adapter.map_status(sent.raw_status), sent.raw_status, "", "", sent)
+    message.refresh_from_db()
+    return message
+
+
+def status_callback_url(adapter) -> str:
+    """The absolute URL of this app's status webhook for ``adapter``'s provider, with the
+    adapter's connection overrides (a URL fragment, for Twilio)."""
+    base = app_settings.WEBHOOK_BASE_URL
+    if not base:
+        raise ConfigurationError(
+            "SMS_DELIVERY['WEBHOOK_BASE_URL'] is needed to send: the provider calls it back."
+        )
+    # The pattern takes the path with or without its final slash; the documented one has it.
+    path = reverse("sms_delivery:status", kwargs={"provider_name": adapter.name}).rstrip("/") + "/"
+    fragment = adapter.callback_fragment()
+    return base.rstrip("/") + path + (f"#{fragment}" if fragment else "")
+
+
+def _record(provider: str, e164: str, *, consent: Consent | None, **fields: Any) -> Message:
+    message = Message(
+        provider=provider,
+        current_status=Status.UNKNOWN,  # until the provider answers
+        registered_at=timezone.now(),
+        consent_at=(consent.at or timezone.now()) if consent else None,
+        consent_source=consent.source[:200] if consent else "",
+        **fields,
+    )
+    message.provider_message_id = LOCAL_ID_PREFIX + message.public_id
+    message.set_recipient(e164)
+    message.save(using=router.db_for_write(Message))
+    return message
+
+
+def _attach(message: Message, sent: Sent) -> Message:
+    """Give ``message`` the provider's id; merge in the message a callback that outran the
+    answer created under that id. Ours has no event yet, so the merged summary is theirs."""
+    try:
+        return _merge(message, sent)
+    except IntegrityError:
+        # A callback inserted its message after we looked and before our id was set: it is
+        # committed now, so the second try finds it and merges it.
+        return _merge(message, sent)
+
+
+def _merge(message: Message, sent: Sent) -> Message:
+    using = router.db_for_write(Message)
+    with transaction.atomic(using=using):
+        ours = Message.objects.using(using).select_for_update().get(pk=message.pk)
+        theirs = (
+            Message.objects.using(using)
+            .select_for_update()
+            .filter(provider=ours.provider, provider_message_id=sent.provider_message_id)
+            .first()
+        )
+        if theirs is not None:
+            theirs.events.update(message=ours)
+            for name in _SUMMARY_FIELDS:
+                setattr(ours, name, getattr(theirs, name))
+            for name in ("segments", "destination_country"):
+                setattr(ours, name, getattr(ours, name) or getattr(theirs, name))
+            theirs.delete()
+        ours.provider_message_id = sent.provider_message_id
+        ours.sender_identity = ours.sender_identity or sent.sender_identity
+        ours.segments = ours.segments or sent.segments
+        ours.save(using=using)
+    return ours
+
+
+#: What a message's events decide (see delivery.ingest): moved over with the events.
+_SUMMARY_FIELDS = (
+    "current_status",
+    "status_occurred_at",
+    "status_event_key",
+    "error_code",
+    "error_category",
+    "first_sent_at",
+    "delivered_at",
+    "last_event_at",
+    "needs_review",
+    "last_polled_at",
+)
+
+
+def _answer(
+    message: Message,
+    status: str,
+    raw_status: str,
+    code: str,
+    detail: str,
+    sent: Sent | None = None,
+) -> None:
+    """Record the API's answer as an event of ``message`` (``source="send"``)."""
+    catalogue = get_provider(message.provider).errors
+    ingest(
+        [
+            NormalizedEvent(
+                provider=message.provider,
+                provider_message_id=message.provider_message_id,
+                raw_status=raw_status,
+                status=Status(status),
+                error_code=code,
+                error_category=catalogue.category(code) if code and catalogue else "",
+                error_detail=mask_text(detail),
+                segments=sent.segments if sent else None,
+                raw_payload={"answer": raw_status, "error_code": code},
+                source=EventSource.SEND,
+            )
+        ]
+    )
