@@ -275,6 +275,7 @@ class Message(models.Model):
         null=True,
         blank=True,
         related_name="retries",
+        db_index=False,  # a partial index (Meta)
         verbose_name=_("retry of"),
         help_text=_("The message this one resends."),
     )
@@ -283,7 +284,6 @@ class Message(models.Model):
         max_length=100,
         null=True,
         blank=True,
-        unique=True,
         help_text=_("The app's key for this send: a retried send_sms call does not send twice."),
     )
 
@@ -298,9 +298,21 @@ class Message(models.Model):
             models.UniqueConstraint(
                 fields=["provider", "provider_message_id"], name="sms_delivery_message_provider_id"
             ),
+            # Partial: only messages sent with a key pay for it.
+            models.UniqueConstraint(
+                fields=["idempotency_key"],
+                name="sms_msg_idempotency_key",
+                condition=models.Q(idempotency_key__isnull=False),
+            ),
         ]
         indexes = [
             models.Index(fields=["created_at"], name="sms_msg_created"),
+            # The retry chain on a message page; only resends pay for it.
+            models.Index(
+                fields=["retry_of"],
+                name="sms_msg_retry_of",
+                condition=models.Q(retry_of__isnull=False),
+            ),
             models.Index(fields=["current_status", "created_at"], name="sms_msg_status"),
             models.Index(fields=["destination_country", "created_at"], name="sms_msg_country"),
             models.Index(fields=["provider", "created_at"], name="sms_msg_provider"),
@@ -629,8 +641,8 @@ class Suppression(models.Model):
     lift_reason = models.CharField(_("why lifted"), max_length=200, blank=True)
 
     class Meta:
-        verbose_name = _("suppression")
-        verbose_name_plural = _("suppression list")
+        verbose_name = _("suppression list entry")
+        verbose_name_plural = _("suppression list entries")
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
@@ -648,3 +660,24 @@ class Suppression(models.Model):
     @property
     def active(self) -> bool:
         return self.lifted_at is None
+
+
+class SideEffect(models.Model):
+    """A side effect of a message done once (``delivery.once.claim``): an email fallback, a
+    ticket. The unique pair is what makes a second claim fail."""
+
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="side_effects", verbose_name=_("message")
+    )
+    name = models.CharField(_("side effect"), max_length=100)
+    created_at = models.DateTimeField(_("done at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("side effect")
+        verbose_name_plural = _("side effects")
+        constraints = [
+            models.UniqueConstraint(fields=["message", "name"], name="sms_side_effect_once"),
+        ]
+
+    def __str__(self):
+        return self.name

@@ -32,6 +32,7 @@ from django.db import IntegrityError, router, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from . import storable
 from .conf import app_settings
 from .events import EventSource, NormalizedEvent
 from .exceptions import (
@@ -85,6 +86,13 @@ def send_sms(
         if earlier is not None:
             return earlier
     sender = sender or adapter.default_sender()
+    _check_columns(
+        sender_identity=sender,
+        template_key=template_key,
+        product_reference=product_reference,
+        idempotency_key=idempotency_key,
+        consent_source=consent.source if consent else "",
+    )
     if is_suppressed(e164, sender=sender):
         raise Suppressed("The recipient opted out (see the suppression list); nothing sent.")
     outgoing = Outgoing(e164, body, sender, status_callback_url(adapter), provider_options)
@@ -118,6 +126,16 @@ def send_sms(
     return message
 
 
+def _check_columns(**values: str) -> None:
+    """ValueError, before anything is sent, for a value its column cannot store as given."""
+    for name, value in values.items():
+        limit = storable.column_length(Message, name)
+        if not isinstance(value, str):
+            raise TypeError(f"send_sms({name}=...) must be a string, not {type(value).__name__}.")
+        if len(value) > limit or "\x00" in value:
+            raise ValueError(f"send_sms({name}=...) is over {limit} characters or has a NUL.")
+
+
 def status_callback_url(adapter) -> str:
     """The absolute URL of this app's status webhook for ``adapter``'s provider, with the
     adapter's connection overrides (a URL fragment, for Twilio)."""
@@ -138,7 +156,7 @@ def _record(provider: str, e164: str, *, consent: Consent | None, **fields: Any)
         current_status=Status.UNKNOWN,  # until the provider answers
         registered_at=timezone.now(),
         consent_at=(consent.at or timezone.now()) if consent else None,
-        consent_source=consent.source[:200] if consent else "",
+        consent_source=consent.source if consent else "",
         **fields,
     )
     message.provider_message_id = LOCAL_ID_PREFIX + message.public_id

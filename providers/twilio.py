@@ -44,7 +44,7 @@ from delivery.exceptions import (
     SignatureInvalid,
 )
 from delivery.lifecycle import Status
-from delivery.masking import get_logger
+from delivery.masking import get_logger, mask_text
 from delivery.outgoing import Outgoing, Sent
 
 from .fields import form_fields, int_or_none, text_field
@@ -296,7 +296,7 @@ class TwilioProvider(BaseProvider[TwilioOptions]):
             )
         except TwilioRestException as exc:
             raise SendRefused(
-                f"Twilio API answered {exc.status} (error {exc.code}).",
+                f"Twilio API answered {exc.status} (error {exc.code}): {mask_text(exc.msg)}",
                 code=str(exc.code or ""),
                 http_status=exc.status,
             ) from exc

@@ -27,6 +27,7 @@ from .filters import (
     FinalFilter,
     KeywordFilter,
     OurIdentityFilter,
+    PersonHashFilter,
     ProviderFilter,
     ReviewFilter,
     SenderFilter,
@@ -257,10 +258,11 @@ class SuppressionAdmin(NumberSearchMixin, admin.ModelAdmin):
 
     show_facets = admin.ShowFacets.NEVER
     form = SuppressionForm
-    list_display = ("created_at", "active", "source", "reason", "scope", "provider", "lifted_at")
+    list_display = ("since", "active", "source", "reason", "sender", "provider", "lifted_at")
     list_filter = (
         ActiveFilter,
         "source",
+        PersonHashFilter,
         ("created_at", admin.DateFieldListFilter),
     )
     number_hash_field = "recipient_hash"
@@ -274,7 +276,7 @@ class SuppressionAdmin(NumberSearchMixin, admin.ModelAdmin):
         "active",
         "source",
         "reason",
-        "scope",
+        "sender",
         "provider",
         "created_at",
         "created_by",
@@ -295,6 +297,14 @@ class SuppressionAdmin(NumberSearchMixin, admin.ModelAdmin):
     @admin.display(boolean=True, description=_("active"))
     def active(self, entry):
         return entry.active
+
+    @admin.display(description=_("since (UTC)"), ordering="created_at")
+    def since(self, entry):
+        return entry.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+    @admin.display(description=_("sender"))
+    def sender(self, entry):
+        return entry.scope or _("every sender")
 
     def save_model(self, request, obj, form, change):
         if change:

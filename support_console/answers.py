@@ -15,9 +15,10 @@ from django.utils import timezone
 from delivery.error_codes import ErrorInfo
 from delivery.events import ConsentChange
 from delivery.lifecycle import FAILURE_STATUSES, ErrorCategory, Status
-from delivery.models import InboundMessage, Message, MessageEvent
+from delivery.models import InboundMessage, Message, MessageEvent, Suppression
 from delivery.recipients import identity_key
 from delivery.registry import error_info
+from delivery.suppression import active_for
 
 from .display import duration
 
@@ -94,6 +95,7 @@ class Answers:
     support_step: str
     unknown: str  #: what "unknown" means for this message; "" when it is not unknown
     consent: InboundMessage | None  #: the person's opt-out or opt-in towards this sender
+    suppressed: list[Suppression]  #: active entries of the suppression list for the person
     other_opt_outs: list[InboundMessage]  #: opt-outs from our other senders, still in force
 
 
@@ -115,17 +117,29 @@ def answer(message: Message, events: list[MessageEvent], now: datetime | None = 
         support_step=_support_step(message, info, now),
         unknown=_unknown(message, events),
         consent=consent,
+        suppressed=list(active_for(message.recipient_hash)[:5]) if message.recipient_hash else [],
         other_opt_outs=[c for c in latest.values() if c.consent == ConsentChange.OPT_OUT],
     )
 
 
 def _retries(message: Message, limit: int = 10) -> list[Message]:
-    if not message.product_reference:
-        return []
-    others = Message.objects.filter(product_reference=message.product_reference).exclude(
-        pk=message.pk
-    )
-    return list(others.order_by("created_at", "id")[:limit])
+    """The other sends of the same thing: its ``retry_of`` chain (both ways, at most ``limit``
+    links each way) and the messages of the same product action."""
+    chain: dict[int, Message] = {}
+    root, hops = message, 0
+    while root.retry_of is not None and hops < limit:
+        root, hops = root.retry_of, hops + 1
+        chain[root.pk] = root
+    frontier = [root.pk]
+    while frontier and len(chain) < 2 * limit:
+        below = list(Message.objects.filter(retry_of__in=frontier)[:limit])
+        chain.update((m.pk, m) for m in below)
+        frontier = [m.pk for m in below]
+    if message.product_reference:
+        same = Message.objects.filter(product_reference=message.product_reference)
+        chain.update((m.pk, m) for m in same.order_by("created_at", "id")[:limit])
+    chain.pop(message.pk, None)
+    return sorted(chain.values(), key=lambda m: (m.created_at, m.pk))
 
 
 def _deciding(message: Message, events: list[MessageEvent]) -> MessageEvent | None:
@@ -165,17 +179,20 @@ def _carrier_said(message: Message, info: ErrorInfo | None) -> str:
 
 
 def _retry_note(message: Message, retries: list[Retry]) -> str:
-    if not message.product_reference:
-        return (
-            "Cannot tell: the app did not say which action sent this message "
-            "(product_reference), so a resend cannot be linked to it."
-        )
-    if not retries:
-        return f"No: no other message was sent for {message.product_reference}."
     later = [r for r in retries if r.after >= timedelta(0)]
     if later:
-        return f"Yes: {len(later)} more message(s) for {message.product_reference} after this one."
-    return f"This message is itself a resend for {message.product_reference}."
+        first = later[0]
+        status = first.message.get_current_status_display().lower()
+        more = f" ({len(later)} more sends in all)" if len(later) > 1 else ""
+        return f"Yes: retried {first.when} as {first.message.public_id}, {status}{more}."
+    if retries:
+        return f"This message is itself a resend (of {retries[-1].message.public_id})."
+    if not (message.product_reference or message.retry_of_id):
+        return (
+            "Cannot tell: the app linked this message to no other send (send_sms's retry_of, "
+            "or a product_reference), so a resend cannot be found."
+        )
+    return "No: no other message was sent for the same thing."
 
 
 def _customer_step(

@@ -113,18 +113,27 @@ class KeywordFilter(CachedDistinctFilter):
     parameter_name = field = "keyword"
 
 
-class SenderHashFilter(admin.SimpleListFilter):
-    """``?sender=<keyed hash>``: one person's messages, linked from a message page (the hash is
+class PersonHashFilter(admin.SimpleListFilter):
+    """``?person=<keyed hash>``: one person's rows, linked from a message page (the hash is
     opaque; the number never appears in the URL). Not shown in the sidebar."""
 
-    title = _("sender")
-    parameter_name = "sender"
+    title = _("person")
+    parameter_name = "person"
+    field = "recipient_hash"
 
     def lookups(self, request, model_admin):
         return []
 
     def queryset(self, request, queryset):
-        return queryset.filter(sender_hash=self.value()) if self.value() else queryset
+        return queryset.filter(**{self.field: self.value()}) if self.value() else queryset
+
+
+class SenderHashFilter(PersonHashFilter):
+    """``?sender=<keyed hash>``: the messages one person sent us."""
+
+    title = _("sender")
+    parameter_name = "sender"
+    field = "sender_hash"
 
 
 class FinalFilter(admin.SimpleListFilter):

@@ -2,7 +2,8 @@
 
 "Support agent": browse messages and timelines, numbers masked.
 "Support lead": also reveal numbers and read raw provider payloads (both audited), and
-reprocess stored requests after a mapping fix (audited).
+reprocess stored requests after a mapping fix (audited), add numbers to the suppression list
+and lift entries (audited).
 """
 
 from django.contrib.auth.models import Group, Permission
@@ -14,6 +15,7 @@ AGENT_PERMISSIONS = [
     ("sms_delivery", "view_message"),
     ("sms_delivery", "view_messageevent"),
     ("sms_delivery", "view_inboundmessage"),
+    ("sms_delivery", "view_suppression"),
 ]
 LEAD_PERMISSIONS = [
     *AGENT_PERMISSIONS,
@@ -21,6 +23,8 @@ LEAD_PERMISSIONS = [
     ("sms_delivery", "view_raw_payload"),
     ("sms_delivery", "view_rawwebhook"),
     ("sms_delivery", "replay_rawwebhook"),
+    ("sms_delivery", "add_suppression"),
+    ("sms_delivery", "change_suppression"),  # lifts an entry; nothing on it can be edited
 ]
 
 

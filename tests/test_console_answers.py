@@ -1,6 +1,6 @@
 """The message page answers support's seven questions, in local times that cannot mislead."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import phonenumbers
@@ -170,9 +170,35 @@ def test_every_outcome_answers_all_seven_questions(outcome, agent_client):
 def test_a_resend_is_linked_both_ways(agent_client):
     first = sent_and(Status.UNDELIVERED, code="30003", message_id="SM1", product="login:9")
     second = sent_and(Status.DELIVERED, message_id="SM2", product="login:9")
-    assert answer(first, []).retry_note.startswith("Yes: 1 more message")
+    assert answer(first, []).retry_note.startswith("Yes: retried ")
     assert answer(first, []).retries[0].message == second
     assert answer(second, []).retry_note.startswith("This message is itself a resend")
+
+
+def test_a_retry_chain_from_send_sms_answers_did_we_retry(agent_client):
+    """Did we retry? "retried 2 min later as msg_…", from retry_of links alone."""
+    first = sent_and(Status.UNDELIVERED, code="30003", message_id="SMa")
+    second = sent_and(Status.UNDELIVERED, code="30003", message_id="SMb")
+    third = sent_and(Status.DELIVERED, message_id="SMc")
+    Message.objects.filter(pk=second.pk).update(
+        retry_of=first, created_at=first.created_at + timedelta(minutes=2)
+    )
+    Message.objects.filter(pk=third.pk).update(
+        retry_of=second, created_at=first.created_at + timedelta(minutes=9)
+    )
+    first.refresh_from_db()
+    note = answer(first, []).retry_note
+    assert note.startswith("Yes: retried 2 min 0 s later as " + second.public_id)
+    assert "2 more sends in all" in note
+    third.refresh_from_db()
+    assert (
+        answer(third, []).retry_note == f"This message is itself a resend (of {second.public_id})."
+    )
+    assert [r.message for r in answer(third, []).retries] == [first, second]
+    html = agent_client.get(
+        reverse("admin:sms_delivery_message_change", args=[first.pk])
+    ).content.decode()
+    assert second.public_id in html and third.public_id in html
 
 
 def test_a_message_known_only_from_callbacks_has_no_request_time(agent_client):

@@ -241,3 +241,18 @@ def test_a_callback_racing_the_send_answer_ends_as_one_message(attempt):
     message = Message.objects.get()
     assert message.pk == ours.pk and message.provider_message_id == sid
     assert message.current_status == Status.DELIVERED and message.events.count() == 1
+
+
+def test_side_effect_claims_racing_let_one_win(settings):
+    """Four runs of the email fallback task at once (a backend delivering it several times):
+    one claims it and sends, the others see the claim once it commits."""
+    from django.core import mail
+
+    from tests.test_side_effects import send_fallback_email
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    ingest([Event(status=Status.UNDELIVERED)])
+    message_id = Message.objects.get().pk
+    outcomes = []
+    race([lambda: outcomes.append(send_fallback_email.call(message_id)) for _ in range(4)])
+    assert sorted(outcomes) == [False, False, False, True] and len(mail.outbox) == 1

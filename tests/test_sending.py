@@ -8,6 +8,8 @@ from urllib.parse import parse_qs
 import pytest
 import requests
 import responses
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from delivery.events import EventSource
 from delivery.exceptions import ConfigurationError, InvalidNumber, Suppressed
@@ -121,7 +123,27 @@ def test_an_api_error_is_a_rejected_event_with_the_code_and_the_caller_gets_the_
     assert message.current_status == Status.REJECTED and message.error_code == "21211"
     assert message.provider_message_id.startswith("local:msg_")
     event = MessageEvent.objects.get()
-    assert event.source == EventSource.SEND and TO not in event.error_detail
+    assert event.source == EventSource.SEND and "not a valid phone number" in event.error_detail
+    assert TO not in event.error_detail and "5550123" not in event.error_detail
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("template_key", "t" * 101),
+        ("product_reference", "order:\x007"),
+        ("idempotency_key", "k" * 101),
+        ("sender", "+1" + "5" * 120),
+        ("consent", Consent("form" * 60)),
+        ("template_key", 7),
+    ],
+)
+@responses.activate
+def test_a_value_its_column_cannot_store_raises_before_anything_is_sent(field, value):
+    with pytest.raises((ValueError, TypeError)) as refused:
+        send_sms(TO, "Hello", **{field: value})
+    assert TO not in str(refused.value)
+    assert not responses.calls and not Message.objects.exists()
 
 
 @responses.activate
@@ -268,3 +290,21 @@ def test_plivo_sends_with_its_callback_url(plivo):
 def test_plivo_refusing_the_send_is_rejected(plivo):
     responses.post(PLIVO_URL, status=400, json={"api_id": "x", "error": "invalid dst"})
     assert send_sms(TO, "Hello", provider="plivo").current_status == Status.REJECTED
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(to=st.text(max_size=30), body=st.text(max_size=200))
+def test_any_number_and_body_either_sends_once_or_raises_having_done_nothing(to, body):
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as api:
+        api.post(CREATE_URL, json=created(), status=201)
+        before = Message.objects.count()
+        try:
+            message = send_sms(to, body)
+        except (InvalidNumber, Suppressed):
+            assert Message.objects.count() == before and not api.calls
+            return
+        assert len(api.calls) == 1 and sent_form(api.calls[0]).get("Body", "") == body
+        assert message.recipient_hash and message.provider_message_id == SID
+        Message.objects.filter(pk=message.pk).delete()  # the next example's SID is the same
