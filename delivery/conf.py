@@ -87,6 +87,26 @@ class AppSettings:
         return bool(self._get("SUPPRESSION_PER_SENDER", False))
 
     @property
+    def ALERTS(self) -> dict[str, Any]:
+        """Thresholds of the alert rules over their defaults (``delivery.alerts.DEFAULTS``)."""
+        return self._get("ALERTS") or {}
+
+    @property
+    def ALERT_NOTIFIERS(self) -> list[str]:
+        """Dotted paths of ``notify(alert, resolved)``; default: the log."""
+        return list(self._get("ALERT_NOTIFIERS") or [])
+
+    @property
+    def ALERT_WEBHOOK_URL(self) -> str | None:
+        """Where ``delivery.alerts.webhook_notifier`` posts alerts as JSON."""
+        return self._get("ALERT_WEBHOOK_URL")
+
+    @property
+    def METRICS_TOKEN(self) -> str | None:
+        """Bearer token of the Prometheus endpoint (``/webhooks/metrics``); unset: no endpoint."""
+        return self._get("METRICS_TOKEN")
+
+    @property
     def PRODUCT_ACTION_URL(self) -> str | None:
         """Template for linking a message's ``product_reference``, e.g.
         ``"https://app.example.com/admin/orders/{reference}/"``."""

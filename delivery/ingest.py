@@ -20,7 +20,7 @@ from functools import partial
 from django.db import DataError, IntegrityError, router, transaction
 from django.utils import timezone
 
-from . import statements, storable, suppression
+from . import metrics, statements, storable, suppression
 from .conf import app_settings
 from .events import ConsentChange, Event, InboundEvent, NormalizedEvent
 from .exceptions import InvalidNumber, MalformedPayload
@@ -122,6 +122,10 @@ def ingest(
     except (DataError, IntegrityError) as exc:
         # Not an outage: the same request would be refused again on every retry.
         raise MalformedPayload(f"The database refused a value ({type(exc).__name__}).") from exc
+    if result.duplicates and fitted:
+        # For the duplicates alert and the metrics; a cache call, only when there are some.
+        provider = fitted[0].provider
+        transaction.on_commit(partial(metrics.count, "duplicate", provider, result.duplicates))
     # send_robust: a receiver that fails must not undo the answer for what is already stored
     # (without a transaction around ingest(), on_commit runs these right here); Django logs
     # the receiver's exception (django.dispatch) and the other receivers still run.

@@ -7,6 +7,8 @@ monitoring (Prometheus, StatsD, Sentry…). ``sms_delivery_health`` reads the co
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.core.cache import cache
 from django.dispatch import Signal
 from django.utils import timezone
@@ -41,3 +43,23 @@ def count_rejection(provider: str, reason: str, detail: str = "") -> None:
 
 def rejections(reason: str, provider: str, hour: str | None = None) -> int:
     return cache.get(counter_key(reason, provider, hour), 0)
+
+
+def count(reason: str, provider: str, n: int = 1) -> None:
+    """Add ``n`` to this hour's counter of ``reason`` for ``provider`` (e.g. "duplicate")."""
+    key = counter_key(reason, provider)
+    try:
+        cache.add(key, 0, _TTL)
+        cache.incr(key, n)
+    except Exception:  # noqa: BLE001 - counting must never fail what it counts
+        logger.exception("could not count %s for %s", reason, provider)
+
+
+def counted(reason: str, provider: str, now=None) -> int:
+    """``reason``'s count for ``provider`` in this clock hour and the one before."""
+    now = now or timezone.now()
+    hours = [now.strftime("%Y%m%d%H"), (now - timedelta(hours=1)).strftime("%Y%m%d%H")]
+    try:
+        return sum(cache.get_many([counter_key(reason, provider, h) for h in hours]).values())
+    except Exception:  # noqa: BLE001 - a broken cache reads as no count, never a crash
+        return 0

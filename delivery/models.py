@@ -681,3 +681,67 @@ class SideEffect(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class DeliveryRollup(models.Model):
+    """Messages counted by the hour they were sent and what they became: what the analytics
+    page and the alert rules read (``delivery.analytics``). Rebuilt from the messages by
+    ``sms_delivery_rollup``, so it is never out of step for longer than its schedule."""
+
+    hour = models.DateTimeField(_("hour (UTC)"))
+    provider = models.CharField(_("provider"), max_length=32)
+    country = models.CharField(_("country"), max_length=2, blank=True)
+    sender_identity = models.CharField(_("sender identity"), max_length=100, blank=True)
+    template_key = models.CharField(_("template"), max_length=100, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices)
+    error_category = models.CharField(
+        _("error category"), max_length=32, blank=True, choices=ErrorCategory.choices
+    )
+    messages = models.PositiveIntegerField(_("messages"))
+
+    class Meta:
+        verbose_name = _("delivery rollup")
+        verbose_name_plural = _("delivery rollups")
+        indexes = [models.Index(fields=["hour"], name="sms_rollup_hour")]
+
+
+class DeliveryLatency(models.Model):
+    """Delivered messages counted by the hour they were sent and how long the receipt took
+    after "sent" (a histogram: the page's median and p95 come from it)."""
+
+    hour = models.DateTimeField(_("hour (UTC)"))
+    provider = models.CharField(_("provider"), max_length=32)
+    #: Index into ``delivery.analytics.LATENCY_BOUNDS``: delivered within that many seconds.
+    bucket = models.PositiveSmallIntegerField(_("bucket"))
+    messages = models.PositiveIntegerField(_("messages"))
+
+    class Meta:
+        verbose_name = _("delivery latency")
+        verbose_name_plural = _("delivery latencies")
+        indexes = [models.Index(fields=["hour"], name="sms_latency_hour")]
+
+
+class Alert(models.Model):
+    """One incident of an alert rule (``delivery.alerts``): opened once, resolved once."""
+
+    rule = models.CharField(_("rule"), max_length=32)
+    key = models.CharField(_("what"), max_length=200, help_text=_("e.g. country:GB"))
+    summary = models.CharField(_("summary"), max_length=300)
+    opened_at = models.DateTimeField(_("opened"), default=timezone.now)
+    last_seen_at = models.DateTimeField(_("last seen"), default=timezone.now)
+    resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("alert")
+        verbose_name_plural = _("alerts")
+        ordering = ["-opened_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rule", "key"],
+                condition=models.Q(resolved_at=None),
+                name="sms_alert_one_open",
+            ),
+        ]
+
+    def __str__(self):
+        return self.summary

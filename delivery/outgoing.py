@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+#: Prefix of the id a message has until the provider's API answers with its own.
+LOCAL_ID_PREFIX = "local:"
+
 
 @dataclass(frozen=True)
 class Consent:

@@ -29,6 +29,7 @@ from .exceptions import MessageNotFound, PollFailed, RateLimited
 from .ingest import ingest
 from .lifecycle import PENDING_STATUSES
 from .models import Message
+from .outgoing import LOCAL_ID_PREFIX
 
 #: A provider answering 429 this many times in a row for one message stops this run.
 MAX_RATE_LIMITED = 3
@@ -89,6 +90,8 @@ def due(
         # An erased person's messages (number blanked, hash kept) are not asked about again:
         # the answer would store new data about them.
         .exclude(recipient_encrypted="", recipient_hash__gt="")
+        # A send the provider never answered has no id of its to ask about.
+        .exclude(provider_message_id__startswith=LOCAL_ID_PREFIX)
         .order_by("created_at", "pk")
     )
 

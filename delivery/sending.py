@@ -46,13 +46,10 @@ from .ingest import ingest
 from .lifecycle import Status
 from .masking import mask_text
 from .models import Message
-from .outgoing import Consent, Outgoing, Sent
+from .outgoing import LOCAL_ID_PREFIX, Consent, Outgoing, Sent
 from .recipients import to_e164
 from .registry import get_provider
 from .suppression import is_suppressed
-
-#: Prefix of the id a message has until the provider's API answers with its own.
-LOCAL_ID_PREFIX = "local:"
 
 
 def send_sms(

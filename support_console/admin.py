@@ -15,10 +15,18 @@ from django.utils.translation import gettext_lazy as _
 from delivery.conf import app_settings
 from delivery.crypto import decrypt
 from delivery.masking import mask_phone, mask_text
-from delivery.models import VIEW_RAW_PAYLOAD, InboundMessage, Message, RawWebhook, Suppression
+from delivery.models import (
+    VIEW_RAW_PAYLOAD,
+    Alert,
+    InboundMessage,
+    Message,
+    RawWebhook,
+    Suppression,
+)
 from delivery.recipients import recipient_hash, to_e164
 from delivery.suppression import active_for
 
+from . import analytics  # noqa: F401 - registers the "Delivery analytics" page
 from .audit import record_reveal
 from .display import country_name, flag, status_badge
 from .filters import (
@@ -325,3 +333,14 @@ class SuppressionAdmin(NumberSearchMixin, admin.ModelAdmin):
             )
             record_reveal(request, None, RevealLog.Kind.LIFT, f"{lifted} suppression(s)")
         self.message_user(request, _("%(n)d suppression(s) lifted.") % {"n": lifted})
+
+
+@admin.register(Alert)
+class AlertAdmin(ReadOnlyAdmin):
+    """Alerts as the rules opened and resolved them (``manage.py sms_delivery_alerts``)."""
+
+    list_display = ("opened_at", "rule", "summary", "last_seen_at", "resolved_at")
+    list_filter = ("rule", ("opened_at", admin.DateFieldListFilter))
+    ordering = ("-opened_at", "-id")
+    paginator = CappedCountPaginator
+    show_full_result_count = False

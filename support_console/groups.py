@@ -16,6 +16,8 @@ AGENT_PERMISSIONS = [
     ("sms_delivery", "view_messageevent"),
     ("sms_delivery", "view_inboundmessage"),
     ("sms_delivery", "view_suppression"),
+    ("sms_delivery_console", "view_deliveryanalytics"),
+    ("sms_delivery", "view_alert"),
 ]
 LEAD_PERMISSIONS = [
     *AGENT_PERMISSIONS,

@@ -6,6 +6,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from delivery.models import DeliveryRollup
+
 
 class RevealLog(models.Model):
     """Who saw which personal data (or reprocessed which request), when and why. Never edited
@@ -71,3 +73,13 @@ class RevealLog(models.Model):
         if self.pk is not None:
             raise ValueError("Audit records are append-only.")
         super().save(*args, **kwargs)
+
+
+class DeliveryAnalytics(DeliveryRollup):
+    """The "Delivery analytics" page's entry in the admin (a proxy: no table of its own)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("delivery analytics")
+        verbose_name_plural = _("delivery analytics")
+        default_permissions = ("view",)

@@ -10,6 +10,7 @@ from delivery.models import Message, MessageEvent
 class MessageFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Message
+        skip_postgeneration_save = True  # the recipient hook saves what it changes
 
     provider = "twilio"
     provider_message_id = factory.Sequence(lambda n: f"SM{n:032x}")

@@ -2,7 +2,7 @@
 layer with ``responses`` (Twilio's and Plivo's SDKs use requests): no network."""
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs
 
 import pytest
@@ -15,6 +15,8 @@ from delivery.events import EventSource
 from delivery.exceptions import ConfigurationError, InvalidNumber, Suppressed
 from delivery.lifecycle import ErrorCategory, Status
 from delivery.models import Message, MessageEvent, Suppression
+from delivery.reconcile import due
+from delivery.registry import get_provider
 from delivery.sending import Consent, send_sms
 from delivery.suppression import is_suppressed
 from tests.fixtures import twilio
@@ -158,6 +160,10 @@ def test_no_answer_puts_the_message_in_the_review_queue_it_may_have_been_sent():
     message = send_sms(TO, "Hello")
     assert message.current_status == Status.UNKNOWN and message.needs_review
     assert "may have been sent" in MessageEvent.objects.get().error_detail
+    # Reconciliation has no provider id to ask about it.
+    later = message.created_at + timedelta(days=1)
+    twilio_adapter = get_provider("twilio")
+    assert not due(twilio_adapter, now=later, max_age=timedelta(days=7), repoll_after=timedelta())
 
 
 @responses.activate
