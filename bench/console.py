@@ -114,7 +114,12 @@ def pages(client: Client) -> list[tuple[str, str]]:
         ("inbound messages", inbounds),
         ("inbound: opt-outs", f"{inbounds}?consent__exact=opt_out"),
         ("reveal log", admin_url("sms_delivery_console_reveallog_changelist")),
+        ("suppression list", admin_url("sms_delivery_suppression_changelist")),
+        ("alerts", admin_url("sms_delivery_alert_changelist")),
     ]
+    analytics_page = admin_url("sms_delivery_console_deliveryanalytics_changelist")
+    for window in ("24h", "7d", "30d"):
+        found.append((f"delivery analytics, {window}", f"{analytics_page}?window={window}"))
     if inbound:
         found.append(
             ("inbound message page", admin_url("sms_delivery_inboundmessage_change", inbound.pk))
@@ -152,6 +157,26 @@ def table_sizes() -> str:
     )
 
 
+def build_rollup() -> None:
+    """Count every message into the analytics rollup (what ``sms_delivery_rollup --days``
+    covering them all does), timed; then time one evaluation of the alert rules."""
+    from delivery import alerts
+    from delivery.analytics import rebuild
+
+    oldest = Message.objects.order_by("created_at").values_list("created_at", flat=True).first()
+    started = time.perf_counter()
+    counted = rebuild(oldest, timezone.now())
+    print(
+        f"analytics rollup: {counted:,} messages counted in {time.perf_counter() - started:.1f} s"
+    )
+    started = time.perf_counter()
+    outcome = alerts.evaluate()
+    print(
+        f"alert rules evaluated in {time.perf_counter() - started:.2f} s "
+        f"({len(outcome.fired)} fired)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=10, help="Views per page (default 10).")
@@ -168,6 +193,7 @@ def main() -> None:
         f"{connection.vendor} {connection.pg_version if connection.vendor == 'postgresql' else ''}"
     )
     print(table_sizes())
+    build_rollup()
     results = [(label, measure(client, url, args.repeat)) for label, url in pages(client)]
     base = results[0][1]["median"]
     if args.markdown:

@@ -277,6 +277,11 @@ class BaseProvider(Generic[OptionsT]):
         """
         raise NotImplementedError
 
+    def send_problem(self) -> str | None:
+        """Why these settings cannot send (missing credentials), or None: checked before
+        anything is recorded."""
+        return None
+
     def default_sender(self) -> str:
         """The sender used when ``send_sms`` names none ("" lets the SDK call fail clearly)."""
         return ""

@@ -11,12 +11,13 @@ the app.
 A task per request would cost each request an enqueue (with the database backend, a row and its
 bookkeeping: about as much as the request itself). Instead a process enqueues a drain at most
 once every :data:`ENQUEUE_EVERY` seconds, and a drain applies every pending request it can lock,
-then keeps looking until :data:`DRAIN_UNTIL_AFTER` seconds after its enqueue. A request whose
-process skipped the enqueue was committed less than :data:`ENQUEUE_EVERY` after that process's
-last enqueue, so that drain is still looking when it commits (or is already past its deadline
-when it starts, and finds it at once). Under load the drains started by every process overlap
-and share the work; when the queue backs up, a drain starts after its deadline and stops as
-soon as nothing is left, so idle drains never pile up.
+then keeps looking until :data:`LOOK_FOR` seconds after it started (its own monotonic clock). A
+request whose process skipped the enqueue was committed less than :data:`ENQUEUE_EVERY` after
+that process's last enqueue, and the drain it enqueued started after the enqueue, so it is still
+looking when that request commits: no clocks of two machines are compared. Under load the
+drains started by every process overlap and share the work. Each drain holds a task worker for
+at least :data:`LOOK_FOR` seconds: give the task backend at least as many worker slots as there
+are web processes, or drains queue behind each other (they are not lost; they start later).
 
 Why the guarantees hold when drains run concurrently, twice and out of order:
 
@@ -28,8 +29,8 @@ Why the guarantees hold when drains run concurrently, twice and out of order:
 - dedupe keys make a redelivered report (the provider's retry, stored as its own request) a
   counted duplicate, as on the synchronous path.
 
-A drain that was never enqueued (the backend was down), was lost, or started on a machine whose
-clock is more than a second behind leaves requests pending: :func:`sweep`
+A drain that was never enqueued (the backend was down) or was lost leaves requests pending:
+:func:`sweep`
 (``manage.py sms_delivery_process_pending``, or the :func:`sweep_task` task) applies what has
 waited too long. Settings that cannot read a request (a missing key, an SDK) leave it pending
 until they are fixed, as the synchronous path answers 503. Inbound messages (opt-outs) are
@@ -44,6 +45,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from functools import partial
 
 from django.db import DatabaseError, router, transaction
 from django.utils import timezone
@@ -63,9 +65,11 @@ logger = logging.getLogger("delivery.deferred")
 
 #: A process enqueues a drain at most this often (seconds).
 ENQUEUE_EVERY = 1.0
-#: A drain keeps looking for requests until this long after its enqueue (seconds): longer
-#: than :data:`ENQUEUE_EVERY`, with a second to spare for clocks and the queue.
-DRAIN_UNTIL_AFTER = ENQUEUE_EVERY + 1.0
+#: A drain keeps looking for requests until this long after it started, by its own monotonic
+#: clock (seconds). It started after its enqueue, so it looks until after every request its
+#: process committed without enqueuing (within ENQUEUE_EVERY of that enqueue): no wall clock
+#: of two machines is ever compared.
+LOOK_FOR = ENQUEUE_EVERY + 0.2
 #: How often a drain that found nothing looks again before its deadline (seconds).
 POLL_EVERY = 0.05
 #: A drain that still finds work after this long hands over to a new one (seconds), so no
@@ -94,7 +98,7 @@ def accept(raw: RawRequest) -> RawWebhook:
     record = raw.record()
     record.pending = True
     statements.insert(record, using)
-    transaction.on_commit(_wake, using=using)
+    transaction.on_commit(partial(_wake, record.pk), using=using)
     return record
 
 
@@ -105,23 +109,23 @@ class _Throttle:
     last = float("-inf")
 
 
-def _wake() -> None:
-    if type(drain.get_backend()).__name__ == "ImmediateBackend":
-        until = 0.0  # it runs here, in the request: nothing to wait for, nothing to throttle
-    else:
+def _wake(raw_id: int) -> None:
+    try:
+        if type(drain.get_backend()).__name__ == "ImmediateBackend":
+            # Tasks run here, in the request: apply this request only, nothing to throttle.
+            apply(raw_id)
+            return
         now = time.monotonic()
         with _Throttle.lock:
             if now - _Throttle.last < ENQUEUE_EVERY:
                 return
             _Throttle.last = now
-        until = time.time() + DRAIN_UNTIL_AFTER
-    try:
-        drain.enqueue(until=until)
+        drain.enqueue()
     except Exception as exc:  # noqa: BLE001 - any backend's failure; the sweeper recovers it
         _Throttle.last = float("-inf")  # the next request tries again
         logger.warning(
-            "request stored, its drain not enqueued (%s); the next request or the sweeper "
-            "will apply it",
+            "request stored, its drain not enqueued or run (%s); the next request or the "
+            "sweeper will apply it",
             type(exc).__name__,
         )
 
@@ -157,31 +161,40 @@ def _apply_locked(raw: RawWebhook, using: str) -> str:
 
 
 @task()
-def drain(until: float = 0.0) -> dict[str, int]:
-    """The task: apply pending requests until none is left and the clock is past ``until``
-    (a ``time.time()``); counts by outcome."""
+def drain() -> dict[str, int]:
+    """The task: apply pending requests until none is left and :data:`LOOK_FOR` seconds have
+    passed since it started; counts by outcome.
+
+    A request the provider's settings cannot read passes over that provider's requests for the
+    rest of this drain (they wait for the settings, and the sweeper). A database error (an
+    outage, SQLite's lock) is logged and looked past like an empty poll, so the drain still
+    looks until its deadline.
+    """
     counts = {Outcome.APPLIED: 0, Outcome.UNREADABLE: 0, Outcome.POSTPONED: 0}
-    postponed: list[int] = []
-    stop_by = time.monotonic() + DRAIN_AT_MOST
+    passed_over: set[str] = set()
+    started = time.monotonic()
+    idle_until = started + LOOK_FOR
     while True:
-        found = _apply_next(postponed)
+        try:
+            found = _apply_next(passed_over)
+        except DatabaseError as exc:
+            logger.warning("a drain could not read pending requests (%s)", type(exc).__name__)
+            found = None
+        now = time.monotonic()
         if found is not None:
-            raw_id, outcome = found
-            counts[outcome] += 1
-            if outcome == Outcome.POSTPONED:
-                postponed.append(raw_id)
-            if time.monotonic() > stop_by:
+            counts[found] += 1
+            if now - started > DRAIN_AT_MOST:
                 drain.enqueue()  # still work to do: a successor takes over
                 return counts
-        elif time.time() >= until:
+        elif now >= idle_until:
             return counts
         else:
-            time.sleep(min(POLL_EVERY, max(until - time.time(), 0)))
+            time.sleep(min(POLL_EVERY, idle_until - now))
 
 
-def _apply_next(passed_over: list[int]) -> tuple[int, str] | None:
-    """Apply the oldest pending request that no other drain holds and is not ``passed_over``;
-    its id and what happened, or ``None`` if there was none."""
+def _apply_next(passed_over: set[str]) -> str | None:
+    """Apply the oldest pending request that no other drain holds, of a provider not passed
+    over; what happened, or ``None`` if there was none."""
     using = router.db_for_write(RawWebhook)
     raw = None
     try:
@@ -190,15 +203,16 @@ def _apply_next(passed_over: list[int]) -> tuple[int, str] | None:
                 RawWebhook.objects.using(using)
                 .select_for_update(skip_locked=True)
                 .filter(pending=True)
-                .exclude(pk__in=passed_over)
+                .exclude(provider__in=passed_over)
                 .order_by("received_at")
                 .first()
             )
-            return None if raw is None else (raw.pk, _apply_locked(raw, using))
+            return None if raw is None else _apply_locked(raw, using)
     except ConfigurationError as exc:
         if raw is None:
             raise
-        return raw.pk, _postponed(raw.pk, exc)
+        passed_over.add(raw.provider)
+        return _postponed(raw.pk, exc)
 
 
 def _postponed(raw_id: int, exc: ConfigurationError) -> str:

@@ -7,6 +7,9 @@ monitoring (Prometheus, StatsD, Sentry…). ``sms_delivery_health`` reads the co
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.core.cache import cache
@@ -45,8 +48,24 @@ def rejections(reason: str, provider: str, hour: str | None = None) -> int:
     return cache.get(counter_key(reason, provider, hour), 0)
 
 
+_paused = threading.local()
+
+
+@contextmanager
+def paused() -> Iterator[None]:
+    """Count nothing in this thread meanwhile: for reports that are history, not traffic
+    (``sms_delivery_seed`` backdates what it ingests; counting it now would page someone)."""
+    _paused.on = True
+    try:
+        yield
+    finally:
+        _paused.on = False
+
+
 def count(reason: str, provider: str, n: int = 1) -> None:
     """Add ``n`` to this hour's counter of ``reason`` for ``provider`` (e.g. "duplicate")."""
+    if getattr(_paused, "on", False):
+        return
     key = counter_key(reason, provider)
     try:
         cache.add(key, 0, _TTL)

@@ -646,7 +646,7 @@ class Suppression(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["recipient_hash", "scope"],
+                fields=["recipient_hash", "scope", "source"],
                 condition=models.Q(lifted_at=None),
                 name="sms_suppression_one_active",
             ),

@@ -30,11 +30,13 @@ from .models import Message, SideEffect
 def claim(message: Message | int, name: str) -> bool:
     """Record that ``name`` is done for ``message``; ``False`` if it was already (or a
     concurrent claim won). Inside a transaction, a later rollback undoes the claim."""
+    if len(name) > 100:
+        raise ValueError("A side effect's name is at most 100 characters.")
     message_id = message.pk if isinstance(message, Message) else message
     using = router.db_for_write(SideEffect)
     try:
         with transaction.atomic(using=using):
-            SideEffect.objects.using(using).create(message_id=message_id, name=name[:100])
+            SideEffect.objects.using(using).create(message_id=message_id, name=name)
     except IntegrityError:
         return False
     return True

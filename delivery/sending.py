@@ -3,25 +3,33 @@ its answer, so tracking starts at the send.
 
 The order matters:
 
-1. the number is read (``phonenumbers``; ``DEFAULT_REGION`` for national numbers) and the
-   suppression list consulted: an unreadable or opted-out recipient raises, nothing is sent
-   and nothing recorded;
+1. the settings are checked (the provider enabled, its credentials, ``WEBHOOK_BASE_URL``),
+   the number read (``phonenumbers``; ``DEFAULT_REGION`` for national numbers), the values
+   fitted to their columns and the suppression list consulted: any refusal raises with
+   nothing sent and nothing recorded;
 2. the message is recorded **before** the provider is called, under a local id
    (``local:msg_…``) since the provider's own is not known yet, with its consent, its
    ``retry_of`` link and its ``idempotency_key`` (unique: a retried call returns the message
-   recorded by the first one, which is never sent twice);
+   recorded by the first one and sends nothing). It is ``unknown`` and in the review queue
+   until the provider answers, so a process that dies during the call leaves a message
+   support can see; a retried call with its key returns it as it is, because sending again
+   could send twice;
 3. the provider's SDK sends it with the status callback set to this app's status URL;
-4. its answer is recorded: the provider's id, and an ``accepted`` event through the same
-   :func:`~delivery.ingest.ingest` as callbacks (``source="send"``). A callback that outran
-   the API's answer created a message under that id already: it is merged into ours (its
-   events move over and its summary, which those events decided, is ours). An API error
-   becomes a ``rejected`` (4xx) or ``failed`` (5xx) event with the provider's code; an
-   opt-out code puts the recipient on the suppression list. No answer at all (a timeout)
-   is recorded as an ``unknown`` event: the message is in the review queue, because it may
-   have been sent.
+4. its answer is recorded through the same :func:`~delivery.ingest.ingest` as callbacks
+   (``source="send"``): the provider's id and an ``accepted`` event; an API error as a
+   ``rejected`` event (4xx) or a ``failed`` one (429, 5xx: not sent this time) with the
+   provider's code (an opt-out code puts the recipient on the suppression list); no answer
+   (a timeout) or an unexpected exception as an ``unknown`` event, in the review queue,
+   because it may have been sent.
 
-The caller gets the :class:`~delivery.models.Message` in every case but the two refusals of
-step 1.
+A callback that outran the API's answer created a message under the provider's id already, and
+``message_status_changed`` receivers were told about that one: the recorded message is folded
+into it (the send's details move over, the recorded row goes), so there is one message and it
+is the one receivers saw. Those receivers ran before the send's details (template,
+``product_reference``) were on it.
+
+The caller gets the :class:`~delivery.models.Message` unless step 1 refused or an unexpected
+exception is raised again after it was recorded.
 """
 
 from __future__ import annotations
@@ -75,6 +83,8 @@ def send_sms(
     adapter = get_provider(provider) if provider in app_settings.PROVIDERS else None
     if adapter is None or not adapter.can_send:
         raise ConfigurationError(f"Provider {provider!r} is not enabled or cannot send.")
+    if problem := adapter.send_problem():
+        raise ConfigurationError(problem)
     e164 = to_e164(to, app_settings.DEFAULT_REGION)
     if not e164:
         raise InvalidNumber("send_sms(to=...) is not a phone number.")
@@ -111,11 +121,24 @@ def send_sms(
     try:
         sent = adapter.send(outgoing)
     except SendRefused as exc:
-        status = Status.FAILED if (exc.http_status or 0) >= 500 else Status.REJECTED
+        # 429 and 5xx: not sent this time, a retry may be (failed); any other 4xx: refused.
+        temporary = (exc.http_status or 0) >= 500 or exc.http_status == 429
         code = exc.code or (str(exc.http_status) if exc.http_status else "")
-        _answer(message, status, f"api error {exc.http_status or ''}".strip(), code, str(exc))
+        _settled(message)
+        _answer(
+            message,
+            Status.FAILED if temporary else Status.REJECTED,
+            f"api error {exc.http_status or ''}".strip(),
+            code,
+            str(exc),
+        )
     except SendUnanswered as exc:
         _answer(message, Status.UNKNOWN, "no answer", "", f"{exc} It may have been sent.")
+    except Exception as exc:
+        # A bug, a bad provider option: whether it was sent cannot be known. Recorded for
+        # review, then raised.
+        _answer(message, Status.UNKNOWN, "send raised", "", f"{type(exc).__name__}; see the logs.")
+        raise
     else:
         message = _attach(message, sent)
         _answer(message, adapter.map_status(sent.raw_status), sent.raw_status, "", "", sent)
@@ -150,10 +173,13 @@ def status_callback_url(adapter) -> str:
 def _record(provider: str, e164: str, *, consent: Consent | None, **fields: Any) -> Message:
     message = Message(
         provider=provider,
-        current_status=Status.UNKNOWN,  # until the provider answers
+        # Unknown and in the review queue until the provider answers: a process that dies
+        # during the call leaves a message support sees, never a silent "accepted".
+        current_status=Status.UNKNOWN,
+        needs_review=True,
         registered_at=timezone.now(),
         consent_at=(consent.at or timezone.now()) if consent else None,
-        consent_source=consent.source if consent else "",
+        consent_source=mask_text(consent.source, typed=True) if consent else "",
         **fields,
     )
     message.provider_message_id = LOCAL_ID_PREFIX + message.public_id
@@ -162,15 +188,36 @@ def _record(provider: str, e164: str, *, consent: Consent | None, **fields: Any)
     return message
 
 
+def _settled(message: Message) -> None:
+    """The provider answered: the message leaves the review queue it was recorded in."""
+    Message.objects.filter(pk=message.pk).update(needs_review=False)
+
+
 def _attach(message: Message, sent: Sent) -> Message:
-    """Give ``message`` the provider's id; merge in the message a callback that outran the
-    answer created under that id. Ours has no event yet, so the merged summary is theirs."""
+    """Give ``message`` the provider's id. A callback that outran the answer created a message
+    under that id already, and its receivers were told about that one: ours (which has no
+    event yet) is folded into it, so there is one message, the one they saw."""
     try:
         return _merge(message, sent)
     except IntegrityError:
         # A callback inserted its message after we looked and before our id was set: it is
         # committed now, so the second try finds it and merges it.
         return _merge(message, sent)
+
+
+#: What the send knows and a callback does not: moved onto the callback's message.
+_SEND_FIELDS = (
+    "recipient_hash",
+    "recipient_encrypted",
+    "registered_at",
+    "sender_identity",
+    "template_key",
+    "product_reference",
+    "consent_at",
+    "consent_source",
+    "retry_of",
+    "idempotency_key",
+)
 
 
 def _merge(message: Message, sent: Sent) -> Message:
@@ -183,33 +230,20 @@ def _merge(message: Message, sent: Sent) -> Message:
             .filter(provider=ours.provider, provider_message_id=sent.provider_message_id)
             .first()
         )
-        if theirs is not None:
-            theirs.events.update(message=ours)
-            for name in _SUMMARY_FIELDS:
-                setattr(ours, name, getattr(theirs, name))
-            for name in ("segments", "destination_country"):
-                setattr(ours, name, getattr(ours, name) or getattr(theirs, name))
-            theirs.delete()
-        ours.provider_message_id = sent.provider_message_id
-        ours.sender_identity = ours.sender_identity or sent.sender_identity
-        ours.segments = ours.segments or sent.segments
-        ours.save(using=using)
-    return ours
-
-
-#: What a message's events decide (see delivery.ingest): moved over with the events.
-_SUMMARY_FIELDS = (
-    "current_status",
-    "status_occurred_at",
-    "status_event_key",
-    "error_code",
-    "error_category",
-    "first_sent_at",
-    "delivered_at",
-    "last_event_at",
-    "needs_review",
-    "last_polled_at",
-)
+        if theirs is None:
+            ours.provider_message_id = sent.provider_message_id
+            ours.needs_review = False
+            ours.sender_identity = ours.sender_identity or sent.sender_identity
+            ours.segments = ours.segments or sent.segments
+            ours.save(using=using)
+            return ours
+        for name in _SEND_FIELDS:
+            setattr(theirs, name, getattr(ours, name) or getattr(theirs, name))
+        theirs.destination_country = theirs.destination_country or ours.destination_country
+        theirs.segments = theirs.segments or sent.segments
+        ours.delete()  # first: its idempotency key moves to theirs
+        theirs.save(using=using)
+        return theirs
 
 
 def _answer(

@@ -42,10 +42,12 @@ def active_for(person: str, sender: str | None = None):
 def suppress(
     person: str, *, scope: str, source: str, reason: str, provider: str = "", by: str = ""
 ) -> None:
-    """Add an active entry for ``person`` (a recipient hash) unless one exists for ``scope``.
+    """Add an active entry for ``person`` (a recipient hash) unless one from the same source
+    exists for ``scope``.
 
     Safe inside the ingest transaction and under concurrency: the insert is ``ON CONFLICT DO
-    NOTHING`` against the one-active-entry-per-scope constraint.
+    NOTHING`` against the one-active-entry-per-source-and-scope constraint (a lead's entry never
+    absorbs a keyword's: lifting one leaves the other).
     """
     if not person:
         return
@@ -62,12 +64,10 @@ def suppress(
     )
 
 
-def lift(person: str, *, scope: str | None, reason: str, by: str = "") -> int:
-    """Lift ``person``'s active entries (those of ``scope`` only, when given; a lead's entries
-    only when ``by`` names someone lifting them in the console); how many."""
-    entries = Suppression.objects.filter(recipient_hash=person, lifted_at=None)
-    if scope is not None and app_settings.SUPPRESSION_PER_SENDER:
-        entries = entries.filter(scope=scope)
-    if not by:
-        entries = entries.exclude(source=Suppression.Source.CONSOLE)
-    return entries.update(lifted_at=timezone.now(), lifted_by=by[:150], lift_reason=reason[:200])
+def lift(person: str, *, scope: str, reason: str) -> int:
+    """A START-type keyword to ``scope`` (our number): lift ``person``'s entries that came
+    through that sender (a keyword's or an error code's; a lead's entries stay, and so do
+    other senders' in every mode: opting back in to one sender is not to all); how many."""
+    entries = Suppression.objects.filter(recipient_hash=person, lifted_at=None, scope=scope)
+    entries = entries.exclude(source=Suppression.Source.CONSOLE)
+    return entries.update(lifted_at=timezone.now(), lift_reason=reason[:200])

@@ -366,11 +366,17 @@ class PlivoProvider(BaseProvider[PlivoOptions]):
         PlivoServerError: 500,
     }
 
+    def send_problem(self) -> str | None:
+        if self.options.auth_id and self.options.auth_tokens:
+            return None
+        return "AUTH_ID and AUTH_TOKENS are needed to send with Plivo."
+
     def send(self, outgoing: Outgoing) -> Sent:
-        auth_id, tokens = self.options.auth_id, self.options.auth_tokens
-        if not (auth_id and tokens):
-            raise ConfigurationError("AUTH_ID and AUTH_TOKENS are needed to send with Plivo.")
-        client = plivo.RestClient(auth_id, tokens[0], timeout=SEND_TIMEOUT)
+        if problem := self.send_problem():
+            raise ConfigurationError(problem)
+        client = plivo.RestClient(
+            self.options.auth_id, self.options.auth_tokens[0], timeout=SEND_TIMEOUT
+        )
         try:
             answer = client.messages.create(
                 src=outgoing.sender or None,

@@ -201,6 +201,31 @@ class Generator:
                 break
         return phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
 
+    def degraded(self, index: int, country: str, hours: float) -> Plan:
+        """A Twilio SMS to ``country`` in the last ``hours``, 60 % of them undelivered for
+        carrier filtering (30007): the demo's degraded route, for the analytics page and the
+        rate-drop alert."""
+        rng = self.rng
+        failing = rng.random() < 0.6
+        raw, code = ("undelivered", "30007") if failing else ("delivered", "")
+        sent_after, done_after = rng.randint(1, 4), rng.randint(5, 60)
+        return Plan(
+            provider="twilio",
+            channel="sms",
+            message_id=self.message_id("twilio", 10_000_000 + index),
+            to=self.number(country),
+            sender=LONG_CODES[0],
+            sent_from=LONG_CODES[0],
+            template_key="order_shipped",
+            product_reference=f"order:{rng.randrange(1000, 100_000)}",
+            segments=1,
+            age=timedelta(seconds=max(rng.random() * hours * 3600, done_after + 60)),
+            steps=[("sent", "", sent_after), (raw, code, done_after)],
+            duplicate=False,
+            out_of_order=False,
+            early=False,
+        )
+
     def plan(self, index: int) -> Plan:
         rng = self.rng
         provider, channel = _weighted(rng, CHANNELS)

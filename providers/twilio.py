@@ -9,6 +9,7 @@ https://www.twilio.com/docs/usage/webhooks/webhooks-security (see ../shared/prov
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -51,6 +52,9 @@ from .fields import form_fields, int_or_none, text_field
 from .twilio_errors import TWILIO_ERRORS
 
 logger = get_logger(__name__)
+
+#: A Messaging Service SID: sent as MessagingServiceSid, not From ("MGM Grand" is a sender id).
+MESSAGING_SERVICE_SID = re.compile(r"MG[0-9a-fA-F]{32}")
 
 
 def parse_raw_dlr_done_date(value: str) -> datetime | None:
@@ -277,15 +281,22 @@ class TwilioProvider(BaseProvider[TwilioOptions]):
 
     can_send = True
 
+    def send_problem(self) -> str | None:
+        if self.options.account_sid and self.options.auth_tokens:
+            return None
+        return "ACCOUNT_SID and AUTH_TOKENS are needed to send with Twilio."
+
     def send(self, outgoing: Outgoing) -> Sent:
-        token = self.options.auth_tokens[0] if self.options.auth_tokens else ""
-        if not (self.options.account_sid and token):
-            raise ConfigurationError("ACCOUNT_SID and AUTH_TOKENS are needed to send with Twilio.")
+        if problem := self.send_problem():
+            raise ConfigurationError(problem)
         client = Client(
-            self.options.account_sid, token, http_client=TwilioHttpClient(timeout=SEND_TIMEOUT)
+            self.options.account_sid,
+            self.options.auth_tokens[0],
+            http_client=TwilioHttpClient(timeout=SEND_TIMEOUT),
         )
         sender = outgoing.sender
-        who = {"messaging_service_sid": sender} if sender.startswith("MG") else {"from_": sender}
+        is_service = MESSAGING_SERVICE_SID.fullmatch(sender)
+        who = {"messaging_service_sid": sender} if is_service else {"from_": sender}
         try:
             created = client.messages.create(
                 to=outgoing.to,

@@ -6,11 +6,13 @@ from datetime import UTC
 
 from django import forms
 from django.contrib import admin
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_post_parameters
 
 from delivery.conf import app_settings
 from delivery.crypto import decrypt
@@ -320,18 +322,37 @@ class SuppressionAdmin(NumberSearchMixin, admin.ModelAdmin):
         obj.source = Suppression.Source.CONSOLE
         obj.created_by = request.user.get_username()
         obj.reason = mask_text(obj.reason, typed=True)
-        with transaction.atomic():
-            obj.save()
-            record_reveal(request, None, RevealLog.Kind.SUPPRESS, obj.reason or "—")
+        try:
+            with transaction.atomic():
+                obj.save()
+                record_reveal(
+                    request,
+                    None,
+                    RevealLog.Kind.SUPPRESS,
+                    f"entry {obj.pk} (person {obj.recipient_hash[:12]}…): {obj.reason or '—'}",
+                )
+        except IntegrityError:  # the same entry, submitted twice at once: keep the first
+            obj.pk = (
+                active_for(obj.recipient_hash)
+                .filter(scope=obj.scope)
+                .values_list("pk", flat=True)[0]
+            )
+
+    @method_decorator(sensitive_post_parameters("number"))
+    def add_view(self, request, form_url="", extra_context=None):
+        return super().add_view(request, form_url, extra_context)
 
     @admin.action(permissions=["change"], description=_("Lift the selected suppressions"))
     def lift(self, request, queryset):
         by = request.user.get_username()
         with transaction.atomic():
-            lifted = queryset.filter(lifted_at=None).update(
+            active = queryset.filter(lifted_at=None)
+            ids = list(active.values_list("pk", flat=True))
+            lifted = active.update(
                 lifted_at=timezone.now(), lifted_by=by, lift_reason=_("lifted in the console")
             )
-            record_reveal(request, None, RevealLog.Kind.LIFT, f"{lifted} suppression(s)")
+            listed = ", ".join(map(str, ids[:50])) + ("…" if len(ids) > 50 else "")
+            record_reveal(request, None, RevealLog.Kind.LIFT, f"entries {listed or '—'}")
         self.message_user(request, _("%(n)d suppression(s) lifted.") % {"n": lifted})
 
 

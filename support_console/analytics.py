@@ -25,6 +25,8 @@ from .display import country_name, flag
 from .models import DeliveryAnalytics
 
 WINDOWS = {"24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days"}
+#: Below this many finished messages a group's rate swings too much to highlight its change.
+FEW = 20
 #: Okabe–Ito: distinguishable with the common colour-vision deficiencies.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 
@@ -45,6 +47,15 @@ class Bar:
     def before(self) -> float | None:
         rate = self.row.before.rate
         return round(rate * 100, 1) if rate is not None else None
+
+    @property
+    def few(self) -> bool:
+        return self.row.now.finished < FEW
+
+    @property
+    def dropped(self) -> bool:
+        """Highlighted: more than 10 points lost, on enough messages to mean something."""
+        return not self.few and self.row.change is not None and self.row.change < -10
 
     @property
     def change_text(self) -> str:

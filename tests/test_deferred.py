@@ -41,6 +41,7 @@ def commits_run(monkeypatch):
     task's enqueue) runs at once, as it does for the webhook view (autocommit)."""
     monkeypatch.setattr(deferred.transaction, "on_commit", lambda func, using=None: func())
     monkeypatch.setattr(deferred._Throttle, "last", float("-inf"))  # no drain enqueued yet
+    monkeypatch.setattr(deferred, "LOOK_FOR", 0.05)  # drains run here: no need to wait long
 
 
 @pytest.fixture
@@ -57,17 +58,12 @@ def queued(settings, sms_delivery_settings):
     store.clear()
 
 
-def drains(store):
-    """The drains enqueued: each one's deadline, in seconds from now."""
-    return [round(result.kwargs["until"] - time.time()) for result in store.results]
-
-
 def test_the_answer_follows_one_stored_request_and_a_drain_applies_it(client, queued):
     response = post(client, twilio.callback("delivered", sid=SID))
     assert response.status_code == 200 and response.json()["deferred"] is True
     raw = RawWebhook.objects.get()
     assert raw.pending and not Message.objects.exists() and not MessageEvent.objects.exists()
-    assert drains(queued) == [deferred.DRAIN_UNTIL_AFTER]
+    assert [result.task.name for result in queued.results] == ["drain"]
 
     assert deferred.drain.call() == {"applied": 1, "unreadable": 0, "waiting for settings": 0}
     raw.refresh_from_db()
@@ -92,16 +88,19 @@ def test_a_process_enqueues_one_drain_a_second_and_it_applies_them_all(client, q
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_request_stored_after_the_enqueue_is_applied_by_the_drain_still_looking(client, queued):
+def test_a_request_stored_after_the_enqueue_is_applied_by_the_drain_still_looking(
+    client, queued, monkeypatch
+):
     """The guarantee that makes the throttle safe: a request whose process skipped the enqueue
-    committed within ENQUEUE_EVERY of that enqueue, and its drain looks until after then."""
+    committed within ENQUEUE_EVERY of that enqueue, and the drain looks until after then."""
+    monkeypatch.setattr(deferred, "LOOK_FOR", deferred.ENQUEUE_EVERY + 0.2)  # the real one
     assert post(client, twilio.callback("sent", sid=SID)).status_code == 200
-    (result,) = queued.results
+    assert len(queued.results) == 1
     counts = {}
 
     def run_drain():
         try:
-            counts.update(deferred.drain.call(**result.kwargs))
+            counts.update(deferred.drain.call())
         finally:
             connections.close_all()
 
@@ -181,12 +180,16 @@ def test_a_drain_that_could_not_be_enqueued_is_made_up_for_by_the_sweeper(
     def refuse(*args, **kwargs):
         raise ConnectionError("broker down")
 
+    working = type(queued).enqueue
     monkeypatch.setattr(type(queued), "enqueue", refuse)  # the backend fails
     assert post(client, twilio.callback("delivered", sid=SID)).status_code == 200
-    assert "its drain not enqueued (ConnectionError)" in caplog.text
+    assert "its drain not enqueued or run (ConnectionError)" in caplog.text
     assert RawWebhook.objects.get().pending
-    monkeypatch.undo()
-    assert deferred._Throttle.last == float("-inf")  # the next request tries again
+    # Back up: the next request enqueues a drain at once (the failure reset the throttle).
+    monkeypatch.setattr(type(queued), "enqueue", working)
+    assert post(client, twilio.callback("delivered", sid=SID, ErrorCode="1")).status_code == 200
+    assert len(queued.results) == 1
+    RawWebhook.objects.exclude(pk=RawWebhook.objects.order_by("pk")[0].pk).delete()
 
     out = io.StringIO()
     call_command("sms_delivery_process_pending", stdout=out)  # too recent: left to its task
@@ -199,7 +202,7 @@ def test_a_drain_that_could_not_be_enqueued_is_made_up_for_by_the_sweeper(
     assert Message.objects.get().current_status == Status.DELIVERED
 
 
-def test_on_an_immediate_backend_the_drain_runs_at_once_without_waiting(
+def test_on_an_immediate_backend_the_request_is_applied_at_once(
     client, settings, sms_delivery_settings
 ):
     sms_delivery_settings["PROCESSING"] = "deferred"
@@ -322,3 +325,48 @@ def test_deferred_without_a_task_framework_is_503_and_writes_nothing(
     monkeypatch.setitem(sys.modules, "delivery.deferred", None)  # its import fails
     assert post(client, twilio.callback("delivered", sid=SID)).status_code == 503
     assert not RawWebhook.objects.exists()
+
+
+def test_a_misconfigured_provider_is_passed_over_and_the_others_applied(
+    client, queued, monkeypatch
+):
+    """One provider's settings problem must not hold up another's requests, nor be retried on
+    every one of its requests by every drain."""
+    from delivery import stored
+    from delivery.exceptions import ConfigurationError
+    from delivery.registry import provider_class
+
+    for word in ("sent", "delivered"):
+        assert post(client, twilio.callback(word, sid=SID)).status_code == 200
+    RawWebhook.objects.update(provider="vonage")  # as if Vonage's requests, settings broken
+    assert post(client, twilio.callback("sent", sid="SM" + "8" * 32)).status_code == 200
+    tried = []
+
+    def only_twilio(name):
+        tried.append(name)
+        if name != "twilio":
+            raise ConfigurationError("The vonage provider needs its SDK.")
+        return provider_class(name)
+
+    monkeypatch.setattr(stored, "provider_class", only_twilio)
+    counts = deferred.drain.call()
+    assert counts == {"applied": 1, "unreadable": 0, "waiting for settings": 1}
+    assert tried.count("vonage") == 1  # once per drain, not once per request
+    assert RawWebhook.objects.filter(pending=True).count() == 2
+
+
+def test_a_database_error_does_not_end_a_drain_early(client, queued, monkeypatch):
+    from django.db import OperationalError
+
+    assert post(client, twilio.callback("delivered", sid=SID)).status_code == 200
+    real = deferred._apply_next
+    calls = []
+
+    def flaky(passed_over):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("database is locked")
+        return real(passed_over)
+
+    monkeypatch.setattr(deferred, "_apply_next", flaky)
+    assert deferred.drain.call()["applied"] == 1

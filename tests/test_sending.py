@@ -8,6 +8,7 @@ from urllib.parse import parse_qs
 import pytest
 import requests
 import responses
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -314,3 +315,103 @@ def test_any_number_and_body_either_sends_once_or_raises_having_done_nothing(to,
         assert len(api.calls) == 1 and sent_form(api.calls[0]).get("Body", "") == body
         assert message.recipient_hash and message.provider_message_id == SID
         Message.objects.filter(pk=message.pk).delete()  # the next example's SID is the same
+
+
+def test_missing_credentials_refuse_before_anything_is_recorded(sms_delivery_settings):
+    sms_delivery_settings["PROVIDERS"]["twilio"] = {"AUTH_TOKENS": ["12345"]}  # no ACCOUNT_SID
+    with pytest.raises(ConfigurationError, match="ACCOUNT_SID"):
+        send_sms(TO, "Hello")
+    assert not Message.objects.exists()
+
+
+@responses.activate
+def test_an_unexpected_error_is_recorded_for_review_and_raised():
+    with pytest.raises(TypeError):
+        send_sms(TO, "Hello", not_an_option=1)  # the SDK refuses an unknown argument
+    message = Message.objects.get()
+    assert message.current_status == Status.UNKNOWN and message.needs_review
+    assert "TypeError" in MessageEvent.objects.get().error_detail
+    assert not responses.calls
+
+
+@responses.activate
+def test_too_many_requests_is_failed_not_rejected():
+    responses.post(CREATE_URL, status=429, json={"code": 20429, "message": "Too Many Requests"})
+    message = send_sms(TO, "Hello")
+    assert message.current_status == Status.FAILED and message.error_code == "20429"
+    assert not message.needs_review  # the provider answered
+
+
+@responses.activate
+def test_an_alphanumeric_sender_starting_with_mg_is_a_from():
+    responses.post(CREATE_URL, json=created(from_="MGMGRAND"), status=201)
+    send_sms(TO, "Hello", sender="MGMGRAND")
+    assert sent_form(responses.calls[0])["From"] == "MGMGRAND"
+
+
+def test_a_send_never_answered_is_returned_as_it_is_by_its_key():
+    """A process died during the call: the retry must not send again (it may have been sent)."""
+    from delivery.sending import _record
+
+    _record("twilio", TO, consent=None, idempotency_key="order:9", sender_identity=SENDER)
+    with responses.RequestsMock() as api:  # any call would fail the test
+        again = send_sms(TO, "Hello", idempotency_key="order:9")
+        assert not api.calls
+    assert again.needs_review and again.provider_message_id.startswith("local:")
+
+
+@responses.activate
+def test_the_message_receivers_saw_is_the_one_the_caller_gets(
+    client, django_capture_on_commit_callbacks
+):
+    """A failed callback outruns the answer: its message was announced; the send is folded
+    into that message, not the other way round."""
+    from delivery.signals import message_status_changed
+
+    announced = []
+
+    def receiver(sender, message, **kwargs):
+        announced.append(message.pk)
+
+    def answer(request):
+        assert callback(client, "failed", ErrorCode="30008").status_code == 200
+        return 201, {}, json.dumps(created())
+
+    message_status_changed.connect(receiver)
+    try:
+        responses.add_callback(responses.POST, CREATE_URL, callback=answer)
+        with django_capture_on_commit_callbacks(execute=True):
+            message = send_sms(TO, "Hello", product_reference="order:7", template_key="order")
+    finally:
+        message_status_changed.disconnect(receiver)
+    assert announced == [message.pk] and Message.objects.count() == 1
+    assert message.product_reference == "order:7" and message.current_status == Status.FAILED
+
+
+@responses.activate
+def test_plivo_not_answering_is_unknown(plivo):
+    responses.post(PLIVO_URL, body=requests.exceptions.ConnectTimeout("timed out"))
+    message = send_sms(TO, "Hello", provider="plivo")
+    assert message.current_status == Status.UNKNOWN and message.needs_review
+
+
+def test_start_to_another_sender_does_not_lift_a_stop(client):
+    inbound = "/webhooks/twilio/inbound/"
+    stop = twilio.incoming("STOP", From=TO, To=SENDER)
+    start = twilio.incoming("START", sid="SM" + "9" * 32, From=TO, To="+15550001111")
+    for message in (stop, start):
+        assert post(client, message, url=BASE + inbound, path=inbound).status_code == 200
+    assert is_suppressed(TO) and is_suppressed(TO, sender=SENDER)
+
+
+def test_a_stop_after_a_leads_entry_outlives_it(client):
+    from delivery.recipients import recipient_hash
+    from delivery.suppression import suppress
+
+    suppress(recipient_hash(TO), scope=SENDER, source="console", reason="asked", by="lead")
+    inbound = "/webhooks/twilio/inbound/"
+    stop = twilio.incoming("STOP", From=TO, To=SENDER)
+    assert post(client, stop, url=BASE + inbound, path=inbound).status_code == 200
+    assert Suppression.objects.filter(lifted_at=None).count() == 2
+    Suppression.objects.filter(source="console").update(lifted_at=timezone.now())
+    assert is_suppressed(TO)

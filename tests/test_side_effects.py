@@ -48,9 +48,8 @@ def send_fallback_email(message_id: int) -> bool:
 
 
 @pytest.fixture
-def fallback(settings):
+def fallback():
     """The receiver: on the transition into failure, enqueue the email task (after commit)."""
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
     @receiver(message_status_changed, weak=False)
     def on_status(sender, message, previous_status, status, **kwargs):
@@ -94,8 +93,7 @@ def test_a_task_run_twice_sends_once(fallback, settings, django_capture_on_commi
     assert len(mail.outbox) == 1
 
 
-def test_a_failed_send_leaves_the_claim_unmade_for_the_retry(settings, monkeypatch):
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+def test_a_failed_send_leaves_the_claim_unmade_for_the_retry(monkeypatch):
     ingest([FAILURES[0]])
     message = Message.objects.get()
     monkeypatch.setattr(

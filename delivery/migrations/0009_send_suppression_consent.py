@@ -4,12 +4,12 @@ import django.db.models.deletion
 import django.utils.timezone
 from django.db import migrations, models
 
-from delivery.migration_operations import AddIndexConcurrently
+from delivery.migration_operations import AddIndexConcurrently, AddUniqueIndexConcurrently
 
 
 class Migration(migrations.Migration):
-    # The message table's new index is built concurrently on PostgreSQL (webhooks go on); its
-    # columns are nullable or have a database default, so adding them is instant.
+    # The message table's new indexes are built concurrently on PostgreSQL (webhooks go on);
+    # its new columns are nullable or have a database default, so adding them is instant.
     atomic = False
 
     dependencies = [
@@ -79,7 +79,7 @@ class Migration(migrations.Migration):
             model_name='message',
             index=models.Index(condition=models.Q(('retry_of__isnull', False)), fields=['retry_of'], name='sms_msg_retry_of'),
         ),
-        migrations.AddConstraint(
+        AddUniqueIndexConcurrently(
             model_name='message',
             constraint=models.UniqueConstraint(condition=models.Q(('idempotency_key__isnull', False)), fields=('idempotency_key',), name='sms_msg_idempotency_key'),
         ),
@@ -94,7 +94,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='suppression',
-            constraint=models.UniqueConstraint(condition=models.Q(('lifted_at', None)), fields=('recipient_hash', 'scope'), name='sms_suppression_one_active'),
+            constraint=models.UniqueConstraint(condition=models.Q(('lifted_at', None)), fields=('recipient_hash', 'scope', 'source'), name='sms_suppression_one_active'),
         ),
         migrations.AddConstraint(
             model_name='sideeffect',

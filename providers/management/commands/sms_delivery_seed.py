@@ -23,6 +23,7 @@ from django.db import connection, router, transaction
 from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
+from delivery import metrics
 from delivery.ingest import ingest, register_outbound, store_unparsed
 from delivery.models import Message, MessageEvent, RawWebhook
 from providers.bulk_seed import TEMPLATES, BulkSeeder
@@ -61,18 +62,52 @@ class Command(BaseCommand):
             "--days", type=int, default=14, help="Spread sends over the last D days (default 14)."
         )
         parser.add_argument(
+            "--degraded",
+            metavar="COUNTRY",
+            help="Also send --degraded-messages Twilio SMS to COUNTRY (ISO code) over the last "
+            "6 hours, 60 %% of them undelivered for carrier filtering: a route gone bad, for "
+            "the analytics page and the rate-drop alert.",
+        )
+        parser.add_argument("--degraded-messages", type=int, default=120)
+        parser.add_argument(
             "--batch-size",
             type=int,
             help="Messages per transaction (default 50; with --bulk, 25,000).",
         )
 
-    def handle(self, *args, messages, bulk, seed, days, batch_size, **options):
+    def handle(self, *args, **options):
+        with metrics.paused():  # backdated history: no live counter (the duplicates alert) sees it
+            self.seed(**options)
+
+    def seed(
+        self, *, messages, bulk, seed, days, batch_size, degraded, degraded_messages, **options
+    ):
         batch_size = batch_size or (BULK_BATCH if bulk else 50)
         if messages < 0 or days < 1 or batch_size < 1 or (bulk is not None and bulk < 1):
             raise CommandError("--messages must be >= 0, --bulk, --days and --batch-size >= 1.")
         if bulk is not None:
             return self.bulk(bulk, seed, days, batch_size)
         self.seed_messages(messages, seed, days, batch_size)
+        if degraded:
+            self.seed_degraded(degraded.upper(), degraded_messages, seed, days)
+
+    def seed_degraded(self, country: str, messages: int, seed: int, days: int) -> None:
+        generator = Generator(seed + 1, days)
+        try:
+            plans = [generator.degraded(i, country, hours=6) for i in range(messages)]
+        except ValueError as exc:
+            raise CommandError(f"--degraded {country}: {exc}") from exc
+        totals: Counter[str] = Counter()
+        statuses: Counter[str] = Counter()
+        now = timezone.now().replace(microsecond=0)
+        for start in range(0, len(plans), 50):
+            self.seed_batch(plans[start : start + 50], now, totals, statuses)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Degraded route: {totals['created']} messages to {country} in the last 6 hours "
+                f"({statuses.get('undelivered', 0)} undelivered)."
+            )
+        )
 
     def bulk(self, total: int, seed: int, days: int, batch_size: int) -> None:
         if connection.vendor != "postgresql":
