@@ -14,10 +14,12 @@ once every :data:`ENQUEUE_EVERY` seconds, and a drain applies every pending requ
 then keeps looking until :data:`LOOK_FOR` seconds after it started (its own monotonic clock). A
 request whose process skipped the enqueue was committed less than :data:`ENQUEUE_EVERY` after
 that process's last enqueue, and the drain it enqueued started after the enqueue, so it is still
-looking when that request commits: no clocks of two machines are compared. Under load the
-drains started by every process overlap and share the work. Each drain holds a task worker for
-at least :data:`LOOK_FOR` seconds: give the task backend at least as many worker slots as there
-are web processes, or drains queue behind each other (they are not lost; they start later).
+looking when that request commits. A drain that starts late (the queue was backed up) found
+every such request already committed and stops as soon as nothing is left, so idle drains do
+not pile up (see :data:`STALE_AFTER` for what clocks must agree on). Under load the drains
+started by every process overlap and share the work. A fresh drain holds a task worker for at
+least :data:`LOOK_FOR` seconds: give the backend at least as many worker slots as there are
+web processes, or drains queue behind each other (they are not lost; they start later).
 
 Why the guarantees hold when drains run concurrently, twice and out of order:
 
@@ -70,6 +72,12 @@ ENQUEUE_EVERY = 1.0
 #: process committed without enqueuing (within ENQUEUE_EVERY of that enqueue): no wall clock
 #: of two machines is ever compared.
 LOOK_FOR = ENQUEUE_EVERY + 0.2
+#: A drain that starts this long after its enqueue (by the two machines' wall clocks) is late:
+#: every request it had to cover was committed before it started, so it does not wait for
+#: more. Only a worker clock more than STALE_AFTER - LOOK_FOR seconds ahead of the web
+#: server's could make it stop too early (the next drain or the sweeper then applies what it
+#: left).
+STALE_AFTER = 5.0
 #: How often a drain that found nothing looks again before its deadline (seconds).
 POLL_EVERY = 0.05
 #: A drain that still finds work after this long hands over to a new one (seconds), so no
@@ -120,7 +128,7 @@ def _wake(raw_id: int) -> None:
             if now - _Throttle.last < ENQUEUE_EVERY:
                 return
             _Throttle.last = now
-        drain.enqueue()
+        drain.enqueue(enqueued_at=time.time())
     except Exception as exc:  # noqa: BLE001 - any backend's failure; the sweeper recovers it
         _Throttle.last = float("-inf")  # the next request tries again
         logger.warning(
@@ -161,9 +169,10 @@ def _apply_locked(raw: RawWebhook, using: str) -> str:
 
 
 @task()
-def drain() -> dict[str, int]:
-    """The task: apply pending requests until none is left and :data:`LOOK_FOR` seconds have
-    passed since it started; counts by outcome.
+def drain(enqueued_at: float | None = None) -> dict[str, int]:
+    """The task: apply pending requests until none is left and, for a drain a web process
+    enqueued at ``enqueued_at`` (a ``time.time()``) that is not late (:data:`STALE_AFTER`),
+    :data:`LOOK_FOR` seconds have passed since it started; counts by outcome.
 
     A request the provider's settings cannot read passes over that provider's requests for the
     rest of this drain (they wait for the settings, and the sweeper). A database error (an
@@ -173,7 +182,8 @@ def drain() -> dict[str, int]:
     counts = {Outcome.APPLIED: 0, Outcome.UNREADABLE: 0, Outcome.POSTPONED: 0}
     passed_over: set[str] = set()
     started = time.monotonic()
-    idle_until = started + LOOK_FOR
+    fresh = enqueued_at is not None and time.time() - enqueued_at < STALE_AFTER
+    idle_until = started + (LOOK_FOR if fresh else 0.0)
     while True:
         try:
             found = _apply_next(passed_over)

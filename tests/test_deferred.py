@@ -95,15 +95,15 @@ def test_a_request_stored_after_the_enqueue_is_applied_by_the_drain_still_lookin
     committed within ENQUEUE_EVERY of that enqueue, and the drain looks until after then."""
     monkeypatch.setattr(deferred, "LOOK_FOR", deferred.ENQUEUE_EVERY + 0.2)  # the real one
     assert post(client, twilio.callback("sent", sid=SID)).status_code == 200
-    assert len(queued.results) == 1
     counts = {}
 
     def run_drain():
         try:
-            counts.update(deferred.drain.call())
+            counts.update(deferred.drain.call(**result.kwargs))
         finally:
             connections.close_all()
 
+    (result,) = queued.results
     drain = threading.Thread(target=run_drain)
     drain.start()
     time.sleep(0.3)
@@ -369,4 +369,13 @@ def test_a_database_error_does_not_end_a_drain_early(client, queued, monkeypatch
         return real(passed_over)
 
     monkeypatch.setattr(deferred, "_apply_next", flaky)
-    assert deferred.drain.call()["applied"] == 1
+    assert deferred.drain.call(enqueued_at=time.time())["applied"] == 1  # a fresh drain
+
+
+def test_a_late_drain_stops_as_soon_as_nothing_is_left(queued, monkeypatch):
+    """Enqueued long ago (the queue was backed up): nothing it covers can still be coming."""
+    monkeypatch.setattr(deferred, "LOOK_FOR", 30.0)
+    started = time.monotonic()
+    assert deferred.drain.call(enqueued_at=time.time() - 60)["applied"] == 0
+    assert deferred.drain.call()["applied"] == 0  # a successor or a manual run: no wait either
+    assert time.monotonic() - started < 5
