@@ -358,7 +358,7 @@ class Message(models.Model):
             return
         e164, self.recipient_hash, self.recipient_encrypted = protected
         if not self.destination_country:
-            self.destination_country = recipients.locate(e164).country
+            self.destination_country = recipients.country_of(e164)
 
     @property
     def time_zones(self) -> tuple[str, ...]:

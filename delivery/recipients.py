@@ -12,7 +12,6 @@ import hmac
 from dataclasses import dataclass
 
 import phonenumbers
-from phonenumbers import timezone as phone_timezones
 
 from .conf import app_settings
 from .crypto import encrypt
@@ -81,16 +80,35 @@ class Location:
     time_zones: tuple[str, ...]  #: IANA zones the number may be in; several for big countries
 
 
+def country_of(e164: str) -> str:
+    """ISO region of an E.164 number ("" if none): what every report's number needs, without
+    the time-zone data (loaded only where zones are shown)."""
+    parsed = _parsed(e164)
+    return _country(parsed) if parsed else ""
+
+
 def locate(e164: str) -> Location:
     """Country and candidate time zones of an E.164 number (``phonenumbers`` metadata)."""
-    try:
-        parsed = phonenumbers.parse(e164)
-    except phonenumbers.NumberParseException:
+    parsed = _parsed(e164)
+    if parsed is None:
         return Location("", ())
+    from phonenumbers import timezone as phone_timezones  # its data: only where zones are shown
+
+    zones = tuple(z for z in phone_timezones.time_zones_for_number(parsed) if z != _UNKNOWN_ZONE)
+    return Location(_country(parsed), zones)
+
+
+def _parsed(e164: str) -> phonenumbers.PhoneNumber | None:
+    try:
+        return phonenumbers.parse(e164)
+    except phonenumbers.NumberParseException:
+        return None
+
+
+def _country(parsed: phonenumbers.PhoneNumber) -> str:
     # An unassigned number (such as the fictional 555-01xx range) has no region of its own;
     # its country code still names the main country (US for +1, GB for +44).
     country = phonenumbers.region_code_for_number(parsed) or (
         phonenumbers.region_code_for_country_code(parsed.country_code or 0)
     )
-    zones = tuple(z for z in phone_timezones.time_zones_for_number(parsed) if z != _UNKNOWN_ZONE)
-    return Location("" if country == "ZZ" else country, zones)
+    return "" if country == "ZZ" else country

@@ -16,21 +16,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
-# The SDK's verifier imports PyNaCl lazily and, without it, rejects every webhook. Importing it
-# here turns a missing PyNaCl into the registry's "pip install django-sms-delivery[telnyx]".
-import nacl.signing  # noqa: F401
-import telnyx
-from telnyx.lib.webhook_verification import (
-    SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
-    WebhookVerificationError,
-    verify_webhook_signature,
-)
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from delivery.adapters import (
     POLL_TIMEOUT,
@@ -48,6 +42,7 @@ from delivery.events import (
     keyword_of,
 )
 from delivery.exceptions import (
+    ConfigurationError,
     MalformedPayload,
     MessageNotFound,
     PollFailed,
@@ -67,6 +62,11 @@ logger = get_logger(__name__)
 #: reports (https://developers.telnyx.com/docs/messaging/messages/receiving-webhooks: "Webhook
 #: event types": ``message.received``, "An inbound SMS/MMS arrives at your number").
 INBOUND_EVENT = "message.received"
+#: The headers Telnyx signs with, and how far its timestamp may be from now (the SDK's
+#: telnyx.lib.webhook_verification values).
+SIGNATURE_HEADER = "telnyx-signature-ed25519"
+TIMESTAMP_HEADER = "telnyx-timestamp"
+TIMESTAMP_TOLERANCE_SECONDS = 300
 
 #: ``payload.errors[]`` is message-level; the SDK documents it as "errors [that] may point at
 #: addressees when referring to unsuccessful/unconfirmed delivery statuses". So a recipient gets
@@ -162,30 +162,53 @@ class TelnyxProvider(BaseProvider[TelnyxOptions]):
     # -- authenticity ---------------------------------------------------------------------
 
     def verify(self, request: WebhookRequest) -> None:
-        """Ed25519 over ``"{telnyx-timestamp}|{raw body}"``, checked by the telnyx SDK.
+        """Ed25519 over ``"{telnyx-timestamp}|{raw body}"`` (``cryptography``), as the telnyx
+        SDK's ``verify_webhook_signature`` checks it: a ``telnyx-timestamp`` more than 300 s
+        from now in either direction is refused, so a replayed or stale request is too.
 
-        ``verify_webhook_signature`` also refuses a ``telnyx-timestamp`` more than 300 s from
-        now in either direction (``TIMESTAMP_TOLERANCE_SECONDS``), so a replayed or stale
-        request is rejected here too.
+        Not the SDK itself: importing it cost ~70 MiB and most of a worker's start-up for
+        this one check (docs/performance.md, "Memory and start-up"); the tests check that both
+        accept and refuse the same requests.
         """
         keys = self.options.public_keys
         if not keys:
             raise SignatureInvalid("No Telnyx public key configured (PUBLIC_KEYS).")
-        if not request.header(SIGNATURE_HEADER) or not request.header(TIMESTAMP_HEADER):
+        signature, stamp = request.header(SIGNATURE_HEADER), request.header(TIMESTAMP_HEADER)
+        if not signature or not stamp:
             raise SignatureInvalid(f"Missing {SIGNATURE_HEADER} or {TIMESTAMP_HEADER} header.")
-        reasons: list[str] = []
+        try:
+            request.body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            # Telnyx signs text; the SDK decodes the body as UTF-8 before checking it.
+            raise SignatureInvalid("Body is not UTF-8; Telnyx cannot have signed it.") from exc
+        try:
+            skew = abs(time.time() - int(stamp))
+        except ValueError as exc:
+            raise SignatureInvalid(f"Invalid timestamp format: {stamp[:40]!r}.") from exc
+        if skew > TIMESTAMP_TOLERANCE_SECONDS:
+            raise SignatureInvalid(
+                f"Telnyx signature could not be verified: Webhook timestamp is too old or too "
+                f"new ({int(skew)}s difference)"
+            )
+        try:
+            signed = base64.b64decode(signature, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise SignatureInvalid("Telnyx signature is not base64.") from exc
+        if len(signed) != 64:
+            raise SignatureInvalid("Telnyx signature is not 64 bytes.")
+        message = stamp.encode() + b"|" + request.body
         for key in keys:
+            verifier = _public_key(key)
+            if verifier is None:
+                continue
             try:
-                verify_webhook_signature(request.body, request.headers, key)
-            except WebhookVerificationError as exc:
-                reasons.append(exc.message)
-            except UnicodeDecodeError as exc:
-                # Telnyx signs text; the SDK decodes the body as UTF-8 before checking it.
-                raise SignatureInvalid("Body is not UTF-8; Telnyx cannot have signed it.") from exc
-            else:
-                return
+                verifier.verify(signed, message)
+            except InvalidSignature:
+                continue
+            return
         raise SignatureInvalid(
-            "Telnyx signature could not be verified: " + "; ".join(dict.fromkeys(reasons))
+            "Telnyx signature could not be verified: signature does not match payload "
+            "(or no configured public key is valid)"
         )
 
     # -- parsing --------------------------------------------------------------------------
@@ -271,6 +294,12 @@ class TelnyxProvider(BaseProvider[TelnyxOptions]):
         if not self.options.api_key:
             raise PollFailed("API_KEY is needed to ask Telnyx's API.")
         message_id = provider_message_id.partition(":")[0]
+        try:
+            import telnyx  # heavy (~70 MiB): only where polling is used
+        except ImportError as exc:
+            raise ConfigurationError(
+                "Asking Telnyx's API needs its SDK: pip install 'django-sms-delivery[telnyx]'"
+            ) from exc
         client = telnyx.Telnyx(api_key=self.options.api_key, timeout=POLL_TIMEOUT, max_retries=0)
         try:
             body = client.messages.with_raw_response.retrieve(message_id).json()
@@ -395,6 +424,16 @@ class TelnyxProvider(BaseProvider[TelnyxOptions]):
             for position, key in enumerate(keys, start=1)
             if not _is_public_key(key)
         ]
+
+
+@cache
+def _public_key(encoded: str) -> Ed25519PublicKey | None:
+    """A configured base64 public key, or None if it is not one (the others are still tried)."""
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+        return Ed25519PublicKey.from_public_bytes(raw) if len(raw) == 32 else None
+    except (binascii.Error, ValueError):
+        return None
 
 
 def _first_error(errors: Any) -> tuple[str, str]:

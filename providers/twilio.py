@@ -16,14 +16,12 @@ from datetime import UTC, datetime
 import requests
 from django.http import HttpResponse, QueryDict
 from twilio.base.exceptions import TwilioRestException
-from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import (
     SIGNATURE_HEADER,
     SIGNATURE_SETTINGS_HEADER,
     RequestValidator,
     get_signature_algorithm,
 )
-from twilio.rest import Client
 
 from delivery.adapters import (
     POLL_TIMEOUT,
@@ -230,9 +228,7 @@ class TwilioProvider(BaseProvider[TwilioOptions]):
         token = self.options.auth_tokens[0] if self.options.auth_tokens else ""
         if not (self.options.account_sid and token):
             raise PollFailed("ACCOUNT_SID and AUTH_TOKENS are needed to ask Twilio's API.")
-        client = Client(
-            self.options.account_sid, token, http_client=TwilioHttpClient(timeout=POLL_TIMEOUT)
-        )
+        client = _client(self.options.account_sid, token, POLL_TIMEOUT)
         for account in [self.options.account_sid, *self.options.subaccounts]:
             try:
                 found = client.api.v2010.accounts(account).messages(provider_message_id).fetch()
@@ -289,11 +285,7 @@ class TwilioProvider(BaseProvider[TwilioOptions]):
     def send(self, outgoing: Outgoing) -> Sent:
         if problem := self.send_problem():
             raise ConfigurationError(problem)
-        client = Client(
-            self.options.account_sid,
-            self.options.auth_tokens[0],
-            http_client=TwilioHttpClient(timeout=SEND_TIMEOUT),
-        )
+        client = _client(self.options.account_sid, self.options.auth_tokens[0], SEND_TIMEOUT)
         sender = outgoing.sender
         is_service = MESSAGING_SERVICE_SID.fullmatch(sender)
         who = {"messaging_service_sid": sender} if is_service else {"from_": sender}
@@ -371,3 +363,12 @@ class TwilioProvider(BaseProvider[TwilioOptions]):
         if self.options.auth_tokens or self.options.subaccounts:
             return None
         return "has no AUTH_TOKENS; every Twilio callback would be rejected"
+
+
+def _client(account_sid: str, token: str, timeout: float):
+    """Twilio's REST client, imported on first use: webhooks need only its RequestValidator,
+    and the REST package weighs on every worker's memory and start-up."""
+    from twilio.http.http_client import TwilioHttpClient
+    from twilio.rest import Client
+
+    return Client(account_sid, token, http_client=TwilioHttpClient(timeout=timeout))

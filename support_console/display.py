@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import lru_cache
 
-import phonenumbers
 from django.utils.html import format_html
-from phonenumbers import geocoder
+from django_countries import countries
 
 from delivery.lifecycle import FAILURE_STATUSES, Status
 
@@ -36,10 +34,11 @@ def flag(code: str) -> str:
     return "".join(chr(0x1F1E6 + ord(c) - ord("A")) for c in code.upper())
 
 
-@lru_cache(maxsize=512)
 def country_name(code: str) -> str:
-    example = phonenumbers.example_number(code) if code else None
-    return geocoder.country_name_for_number(example, "en") if example else ""
+    """The country's name in the active language ("" for an unknown code), from
+    django-countries' table: phonenumbers' geocoder would load ~100 MiB of data into every
+    worker for these few hundred names."""
+    return str(countries.name(code)) if code else ""
 
 
 def country_label(code: str) -> str:

@@ -134,3 +134,31 @@ def test_the_walk_sees_dynamic_imports_of_a_literal_name():
     found = [dynamic_import_target(node) for node in ast.walk(ast.parse(source))]
     assert [name for name in found if name] == ["providers.twilio", "x"]
     assert OUTER_PATH.match("support_console.views") and not OUTER_PATH.match("providers are")
+
+
+def test_a_webhook_worker_loads_none_of_the_heavy_modules():
+    """What made a worker cost 258 MiB and 2.5 s to start (docs/performance.md, "Memory and
+    start-up") stays out of it: a fresh process with all four providers, set up as a gunicorn
+    worker is, with the ingest path imported."""
+    import subprocess
+    import sys
+
+    from bench.footprint import PROVIDER_ENV, environment
+
+    script = """
+import sys, django
+django.setup()
+from django.urls import get_resolver
+get_resolver().url_patterns
+from django.contrib import admin
+admin.site.get_urls()
+import delivery.ingest, delivery.views, delivery.statements
+heavy = ("phonenumbers.geocoder", "phonenumbers.timezone", "telnyx", "twilio.rest", "nacl")
+print(" ".join(sorted(m for m in sys.modules if m.split(".")[0] in ("telnyx", "nacl") or m.startswith(heavy))))
+"""
+    env = environment(list(PROVIDER_ENV))
+    env["DATABASE_URL"] = "sqlite:///:memory:"
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "", out.stdout

@@ -158,7 +158,7 @@ def test_search_by_national_number_uses_default_region(agent_client, message, se
     for term in ["415 555 0100", "(415) 555-0100"]:
         assert message.public_id in results_of(search(agent_client, term)[1])
     help_text = agent_client.get(reverse("admin:sms_delivery_message_changelist")).content.decode()
-    assert "read as a number in United States (US)" in help_text
+    assert "read as a number in United States of America (US)" in help_text
 
 
 def test_filters_render_and_apply(agent_client, message):

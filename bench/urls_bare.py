@@ -1,0 +1,6 @@
+"""The admin alone, for ``bench/settings_bare.py``."""
+
+from django.contrib import admin
+from django.urls import path
+
+urlpatterns = [path("admin/", admin.site.urls)]
