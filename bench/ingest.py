@@ -77,6 +77,9 @@ def server_environment(port: int) -> dict[str, str]:
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "GUNICORN_WORKERS": str(WORKERS),
         "GUNICORN_ACCESS_LOG": os.devnull,
+        # No recycling during a run: a new worker would reset the CPU counters read from /proc
+        # and pay its warm-up inside the measurement.
+        "GUNICORN_MAX_REQUESTS": "0",
         # Tasks of deferred processing are stored for db_worker (django-tasks-db).
         "TASKS_BACKEND": "db",
     }

@@ -105,6 +105,7 @@ class MessagePagesMixin(admin.ModelAdmin):
             "rows": timeline.timeline(message, events),
             "latencies": [(label, duration(d)) for label, d in timeline.latencies(message)],
             "answers": answer(message, events),
+            "suppression_per_sender": app_settings.SUPPRESSION_PER_SENDER,
             "error": info,
             "product_url": (
                 product_url.format(reference=message.product_reference)
