@@ -415,3 +415,14 @@ def test_a_stop_after_a_leads_entry_outlives_it(client):
     assert Suppression.objects.filter(lifted_at=None).count() == 2
     Suppression.objects.filter(source="console").update(lifted_at=timezone.now())
     assert is_suppressed(TO)
+
+
+def test_start_never_lifts_a_leads_entry(client):
+    from delivery.recipients import recipient_hash
+    from delivery.suppression import suppress
+
+    suppress(recipient_hash(TO), scope=SENDER, source="console", reason="legal hold", by="lead")
+    inbound = "/webhooks/twilio/inbound/"
+    start = twilio.incoming("START", From=TO, To=SENDER)
+    assert post(client, start, url=BASE + inbound, path=inbound).status_code == 200
+    assert is_suppressed(TO) and Suppression.objects.get().lifted_at is None
