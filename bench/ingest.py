@@ -299,6 +299,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def worker_memory(master: int) -> tuple[float, float]:
+    """Median RSS and PSS (MiB) of a gunicorn master's workers, from /proc."""
+    from bench.footprint import memory_of
+
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    figures = [memory_of(int(pid)) for pid in children] or [(0.0, 0.0)]
+    return (
+        statistics.median(rss for rss, _ in figures),
+        statistics.median(pss for _, pss in figures),
+    )
+
+
 def start_server(env: dict, port: int, log: Path, tree: Path = ROOT) -> subprocess.Popen:
     """gunicorn serving the checkout ``tree`` (this one, or an older revision's)."""
     gunicorn = Path(sys.executable).with_name("gunicorn")
@@ -461,7 +473,9 @@ def main() -> None:
     env = server_environment(port)
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     prepare_database(env)
+    started = time.perf_counter()
     server = start_server(env, port, work / "gunicorn.log")
+    start_up = time.perf_counter() - started
     deferred_port = free_port()
     deferred_env = {
         **server_environment(deferred_port),
@@ -568,6 +582,7 @@ def main() -> None:
                     ("sync ingest", bulk_runs, port, webhook),
                 ]
                 alternate(pair, runs, work, options.seconds)
+        footprint = worker_memory(server.pid)
     finally:
         for running in (server, old_server, deferred_server):
             if running:
@@ -604,6 +619,12 @@ def main() -> None:
             print(f"sync ingest / floor at {options.bulk:,} messages: {at_size:.2f}")
             print(f"rate at {options.bulk:,} messages / empty: {at_size / (peak / floor):.2f}")
         print(f"p99 at 70 % of peak: {held['p99_ms']:.0f} ms")
+    rss, pss = footprint
+    print(
+        f"sync server (Twilio, gunicorn --preload): ready {start_up:.1f} s after its start; "
+        f"after the runs a worker's RSS {rss:.0f} MiB, PSS {pss:.0f} MiB (medians; "
+        "make bench-footprint measures every provider)"
+    )
     shutil.rmtree(work, ignore_errors=True)
     if problems:
         raise SystemExit("PROBLEMS: " + "; ".join(problems))

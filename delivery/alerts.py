@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.core.mail import mail_admins
-from django.db import router, transaction
+from django.db import IntegrityError, router, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -62,6 +62,9 @@ DEFAULTS = {
     "LAG_P95_SECONDS": 300,
 }
 DEFAULT_NOTIFIERS = ["delivery.alerts.log_notifier"]
+#: An alert resolves once its condition has been gone this long: a rate hovering around the
+#: threshold, or a quiet hour under the minimum volume, does not page again and again.
+RESOLVE_AFTER = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -155,11 +158,12 @@ RATE_DIMENSIONS = ("country", "sender", "template", "provider")
 
 
 def _rate_drops(now: datetime, settings: dict) -> Iterator[Finding]:
-    start = now - timedelta(hours=settings["RATE_WINDOW_HOURS"])
+    start = analytics.hour_of(now - timedelta(hours=settings["RATE_WINDOW_HOURS"]))
     baseline_start = start - timedelta(days=settings["BASELINE_DAYS"])
-    recent = analytics.rows(start, now)
-    base = analytics.rows(baseline_start, start)
+    recent = analytics.rows(start, now, now=now)
+    base = analytics.rows(baseline_start, start, now=now)
     found: list[tuple[str, str]] = []  # (rollup column, value) of the groups already found
+    least = settings["MIN_FINISHED"]
 
     def unexplained(summed: list[dict]) -> list[dict]:
         return [r for r in summed if not any(r[column] == value for column, value in found)]
@@ -170,23 +174,29 @@ def _rate_drops(now: datetime, settings: dict) -> Iterator[Finding]:
         base_groups = analytics.grouped(unexplained(base), column)
         for key, figures in sorted(now_groups.items()):
             was = base_groups.get(key)
-            if (
-                figures.rate is None
-                or was is None
-                or was.rate is None
-                or figures.finished < settings["MIN_FINISHED"]
-                or was.finished < settings["MIN_FINISHED"]
-            ):
+            if was is None or was.rate is None or was.judged < least:
                 continue
-            if (was.rate - figures.rate) * 100 > settings["RATE_DROP_POINTS"]:
-                found.append((column, "" if key == "—" else key))
-                yield Finding(
-                    "rate_drop",
-                    f"{dimension}:{key}",
-                    f"delivery rate of {dimension} {key}: {figures.rate:.0%} over the last "
-                    f"{settings['RATE_WINDOW_HOURS']} h against {was.rate:.0%} over the "
-                    f"{settings['BASELINE_DAYS']} days before ({figures.finished} messages)",
+            name = analytics.shown(dimension, "" if key == "—" else key) or "—"
+            if not figures.receipts_reported and figures.total >= least:
+                summary = (
+                    f"{dimension} {name}: no delivery receipt at all for {figures.total} "
+                    f"messages over the last {settings['RATE_WINDOW_HOURS']} h, against "
+                    f"{was.rate:.0%} delivered over the {settings['BASELINE_DAYS']} days before"
                 )
+            elif (
+                figures.rate is not None
+                and figures.judged >= least
+                and (was.rate - figures.rate) * 100 > settings["RATE_DROP_POINTS"]
+            ):
+                summary = (
+                    f"delivery rate of {dimension} {name}: {figures.rate:.0%} over the last "
+                    f"{settings['RATE_WINDOW_HOURS']} h against {was.rate:.0%} over the "
+                    f"{settings['BASELINE_DAYS']} days before ({figures.judged} messages)"
+                )
+            else:
+                continue
+            found.append((column, "" if key == "—" else key))
+            yield Finding("rate_drop", f"{dimension}:{name}", summary)
 
 
 @dataclass
@@ -213,21 +223,27 @@ def evaluate(now: datetime | None = None) -> Outcome:
                 alert.summary = current[key].summary[:300]
                 alert.save(update_fields=["last_seen_at", "summary"])
                 outcome.still_open.append(alert)
-            else:
+            elif now - alert.last_seen_at >= RESOLVE_AFTER:
                 alert.resolved_at = now
                 alert.save(update_fields=["resolved_at"])
                 outcome.resolved.append(alert)
+            else:  # gone for less than RESOLVE_AFTER: a flapping rate is one incident
+                outcome.still_open.append(alert)
         for key, finding in current.items():
-            if key not in open_alerts:
-                outcome.fired.append(
-                    Alert.objects.using(using).create(
+            if key in open_alerts:
+                continue
+            try:
+                with transaction.atomic(using=using):
+                    created = Alert.objects.using(using).create(
                         rule=finding.rule,
                         key=finding.key[:200],
                         summary=finding.summary[:300],
                         opened_at=now,
                         last_seen_at=now,
                     )
-                )
+            except IntegrityError:
+                continue  # a run at the same time opened it (and notified it)
+            outcome.fired.append(created)
     for alert in outcome.fired:
         _notify(alert, resolved=False)
     for alert in outcome.resolved:

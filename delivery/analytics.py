@@ -12,7 +12,10 @@ status) are reflected by the next rebuild of those hours; nothing is added to th
 Definitions (also on the page):
 
 - *finished*: a message with a final status; *delivered*: ``delivered`` or ``read``;
-- *delivery rate* = delivered ÷ finished; messages still waiting are counted apart;
+  *overdue*: still waiting :data:`RECEIPT_HORIZON` after it was sent (a receipt that late
+  will not come: Twilio says to ask its API after 12 hours);
+- *delivery rate* = delivered ÷ (finished + overdue): a carrier that drops messages without a
+  word lowers it; messages sent less than 12 hours ago and still waiting are counted apart;
 - a group whose messages were sent but none ever got a receipt (neither delivered nor a
   carrier's "undelivered") has its rate marked *not reported*: some carriers never send
   handset receipts, and a 0 % there would be false.
@@ -24,17 +27,21 @@ import bisect
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from django.db import router, transaction
-from django.db.models import Count, Sum
+from django.db import connections, router, transaction
+from django.db.models import Case, Count, Sum, Value, When
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from .lifecycle import FAILURE_STATUSES, PENDING_STATUSES, Status
+from .masking import mask_phone
 from .models import DeliveryLatency, DeliveryRollup, Message
+from .recipients import to_e164
 
 DELIVERED = frozenset({Status.DELIVERED, Status.READ})
+#: A message still waiting this long after it was sent counts as not delivered.
+RECEIPT_HORIZON = timedelta(hours=12)
 #: Upper bounds (seconds) of the receipt-time histogram's buckets; the last is open-ended.
 LATENCY_BOUNDS = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400)
 #: Dimensions the page breaks the figures down by: name -> rollup column.
@@ -46,16 +53,24 @@ DIMENSIONS = {
 }
 
 
+def shown(dimension: str, key: str) -> str:
+    """A group's name as the page and the alerts show it: a sender that is a phone number is
+    masked like every number the console shows (no number anywhere on the page)."""
+    if dimension == "sender" and key and to_e164(key.rpartition(":")[2]):
+        return mask_phone(key)
+    return key
+
+
 # -- the rollups ------------------------------------------------------------------------------
 
 
 def rebuild(start: datetime, end: datetime, progress: Callable[[int], None] | None = None) -> int:
     """Replace the rollups' hours from ``start`` to ``end`` (UTC hours) with counts of the
     messages as they are now; one short transaction per day. How many messages were counted."""
-    hour = _hour(start)
+    hour = hour_of(start)
     counted = 0
     while hour < end:
-        day_end = min(hour + timedelta(days=1), _hour(end) + timedelta(hours=1))
+        day_end = min(hour + timedelta(days=1), hour_of(end) + timedelta(hours=1))
         counted += _rebuild_span(hour, day_end)
         if progress:
             progress(counted)
@@ -66,7 +81,7 @@ def rebuild(start: datetime, end: datetime, progress: Callable[[int], None] | No
 def _rebuild_span(start: datetime, end: datetime) -> int:
     messages = Message.objects.filter(created_at__gte=start, created_at__lt=end)
     groups = (
-        messages.annotate(hour=TruncHour("created_at"))
+        messages.annotate(hour=TruncHour("created_at", tzinfo=UTC))
         .values(
             "hour",
             "provider",
@@ -98,9 +113,10 @@ def _rebuild_span(start: datetime, end: datetime) -> int:
     ).values_list("created_at", "provider", "first_sent_at", "delivered_at")
     for created, provider, sent, arrived in delivered.iterator(chunk_size=5000):
         bucket = latency_bucket((arrived - sent).total_seconds() if arrived and sent else 0)
-        latencies[_hour(created), provider, bucket] += 1
+        latencies[hour_of(created), provider, bucket] += 1
     using = router.db_for_write(DeliveryRollup)
     with transaction.atomic(using=using):
+        _serialize_rebuilds(using)
         DeliveryRollup.objects.filter(hour__gte=start, hour__lt=end).delete()
         DeliveryLatency.objects.filter(hour__gte=start, hour__lt=end).delete()
         DeliveryRollup.objects.bulk_create(rows, batch_size=2000)
@@ -114,12 +130,27 @@ def _rebuild_span(start: datetime, end: datetime) -> int:
     return sum(row.messages for row in rows)
 
 
+#: The PostgreSQL advisory lock two rebuilds take in turn: run at the same time (cron's rollup
+#: and the alert command's), each would delete rows the other has not committed yet and both
+#: sets would stay.
+_REBUILD_LOCK = 0x5D_5E_11_07
+
+
+def _serialize_rebuilds(using: str) -> None:
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_REBUILD_LOCK])
+    # SQLite: the DELETE takes the database's write lock, which serializes them already.
+
+
 def latency_bucket(seconds: float) -> int:
     """The histogram bucket of a receipt time (a negative one, clocks apart, counts as 0)."""
     return bisect.bisect_left(LATENCY_BOUNDS, max(seconds, 0))
 
 
-def _hour(moment: datetime) -> datetime:
+def hour_of(moment: datetime) -> datetime:
+    """The start of ``moment``'s hour: the rollup's unit."""
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
@@ -134,6 +165,7 @@ class Figures:
     delivered: int = 0
     failed: int = 0
     waiting: int = 0  #: accepted, sent or unknown: no final status yet
+    overdue: int = 0  #: of those, sent over RECEIPT_HORIZON ago
     sent_without_receipt: int = 0  #: finished or not, sent and never given a receipt
     #: carrier receipts saying "not delivered" (undelivered): a receipt, but a failure
     undelivered: int = 0
@@ -150,12 +182,18 @@ class Figures:
 
     @property
     def rate(self) -> float | None:
-        """Delivered ÷ finished; None when nothing finished or receipts are not reported."""
-        if not self.finished or not self.receipts_reported:
+        """Delivered ÷ (finished + overdue); None when there are none or receipts are not
+        reported."""
+        if not (self.finished + self.overdue) or not self.receipts_reported:
             return None
-        return self.delivered / self.finished
+        return self.delivered / (self.finished + self.overdue)
 
-    def add(self, status: str, category: str, n: int) -> None:
+    @property
+    def judged(self) -> int:
+        """The messages the rate is over."""
+        return self.finished + self.overdue
+
+    def add(self, status: str, category: str, n: int, old: bool = False) -> None:
         self.total += n
         if status in DELIVERED:
             self.delivered += n
@@ -166,6 +204,8 @@ class Figures:
                 self.undelivered += n
         elif status in PENDING_STATUSES:
             self.waiting += n
+            if old:
+                self.overdue += n
         if status == Status.SENT:
             self.sent_without_receipt += n
 
@@ -201,9 +241,10 @@ class Report:
 
 def report(start: datetime, end: datetime, *, top: int = 12) -> Report:
     """The figures of the window ``[start, end)`` and of the window of the same length before."""
+    start = hour_of(start)  # the rollup counts whole hours: both windows start on one
     before_start = start - (end - start)
-    now_rows = rows(start, end)
-    before_rows = rows(before_start, start)
+    now_rows = rows(start, end, now=end)
+    before_rows = rows(before_start, start, now=end)
     total = Row("all", _figures(now_rows), _figures(before_rows))
     breakdowns = {}
     for name, column in DIMENSIONS.items():
@@ -217,11 +258,15 @@ def report(start: datetime, end: datetime, *, top: int = 12) -> Report:
     return Report(start, end, total, breakdowns, p50, p95, before_p50, before_p95, newest)
 
 
-def rows(start: datetime, end: datetime) -> list[dict]:
-    """The rollup's rows of the window, summed over the hours (few: one per combination)."""
+def rows(start: datetime, end: datetime, now: datetime | None = None) -> list[dict]:
+    """The rollup's rows of the window, summed over the hours (few: one per combination), with
+    ``old``: sent over RECEIPT_HORIZON before ``now``."""
+    cutoff = (now or timezone.now()) - RECEIPT_HORIZON
+    old = Case(When(hour__lt=cutoff, then=Value(True)), default=Value(False))
     return list(
-        DeliveryRollup.objects.filter(hour__gte=_hour(start), hour__lt=end)
-        .values(*DIMENSIONS.values(), "status", "error_category")
+        DeliveryRollup.objects.filter(hour__gte=start, hour__lt=end)
+        .annotate(old=old)
+        .values(*DIMENSIONS.values(), "status", "error_category", "old")
         .annotate(n=Sum("messages"))
         .order_by()
     )
@@ -230,7 +275,7 @@ def rows(start: datetime, end: datetime) -> list[dict]:
 def _figures(summed: Iterable[dict]) -> Figures:
     figures = Figures()
     for row in summed:
-        figures.add(row["status"], row["error_category"], row["n"])
+        figures.add(row["status"], row["error_category"], row["n"], row["old"])
     return figures
 
 
@@ -238,13 +283,13 @@ def grouped(summed: Iterable[dict], column: str) -> dict[str, Figures]:
     """The figures of each value of ``column`` in rows of :func:`rows`."""
     groups: dict[str, Figures] = defaultdict(Figures)
     for row in summed:
-        groups[row[column] or "—"].add(row["status"], row["error_category"], row["n"])
+        groups[row[column] or "—"].add(row["status"], row["error_category"], row["n"], row["old"])
     return groups
 
 
 def _percentiles(start: datetime, end: datetime) -> tuple[float | None, float | None]:
     counts = dict(
-        DeliveryLatency.objects.filter(hour__gte=_hour(start), hour__lt=end)
+        DeliveryLatency.objects.filter(hour__gte=start, hour__lt=end)
         .values_list("bucket")
         .annotate(n=Sum("messages"))
         .order_by()

@@ -25,9 +25,11 @@ class Codes:
     INVALID_PROVIDER_OPTION = "sms_delivery.E008"
     INVALID_RETENTION = "sms_delivery.E009"
     INVALID_PROCESSING = "sms_delivery.E010"
+    METRICS_CLIENT_MISSING = "sms_delivery.E011"
     BASE_URL_NOT_HTTPS = "sms_delivery.W001"
     NOT_POSTGRESQL = "sms_delivery.W002"
     WEAKENED_VERIFICATION = "sms_delivery.W003"
+    COUNTERS_NOT_SHARED = "sms_delivery.W004"
 
 
 @register(Tags.security)
@@ -222,6 +224,37 @@ def check_processing(app_configs=None, **kwargs):
             )
         ]
     return []
+
+
+@register(Tags.compatibility)
+def check_monitoring(app_configs=None, **kwargs):
+    """The Prometheus endpoint needs its client; the counters the alert rules and the endpoint
+    read must live in a cache every process shares."""
+    from django.core.cache import caches
+
+    problems: list[CheckMessage] = []
+    if app_settings.METRICS_TOKEN and not find_spec("prometheus_client"):
+        problems.append(
+            Error(
+                "SMS_DELIVERY['METRICS_TOKEN'] is set but prometheus-client is not installed.",
+                hint="pip install 'django-sms-delivery[metrics]'",
+                id=Codes.METRICS_CLIENT_MISSING,
+            )
+        )
+    backend = type(caches["default"]).__name__
+    if (app_settings.METRICS_TOKEN or app_settings.ALERT_NOTIFIERS or app_settings.ALERTS) and (
+        backend in ("LocMemCache", "DummyCache")
+    ):
+        problems.append(
+            Warning(
+                f"The default cache is {backend}: each process counts webhook refusals and "
+                "duplicates on its own, so the alert rules and /webhooks/metrics see only "
+                "their own process's counts.",
+                hint="Use a shared cache (Redis, Memcached or the database cache) for CACHES['default'].",
+                id=Codes.COUNTERS_NOT_SHARED,
+            )
+        )
+    return problems
 
 
 def task_framework_available() -> bool:

@@ -102,8 +102,9 @@ class AppSettings:
         return self._get("ALERT_WEBHOOK_URL")
 
     @property
-    def METRICS_TOKEN(self) -> str | None:
-        """Bearer token of the Prometheus endpoint (``/webhooks/metrics``); unset: no endpoint."""
+    def METRICS_TOKEN(self) -> str | list[str] | None:
+        """Bearer token(s) of the Prometheus endpoint (``/webhooks/metrics``): one, a
+        comma-separated string or a list, any of them accepted (rotation); unset: no endpoint."""
         return self._get("METRICS_TOKEN")
 
     @property

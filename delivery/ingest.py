@@ -129,7 +129,11 @@ def ingest(
     # send_robust: a receiver that fails must not undo the answer for what is already stored
     # (without a transaction around ingest(), on_commit runs these right here); Django logs
     # the receiver's exception (django.dispatch) and the other receivers still run.
+    counting = bool(app_settings.METRICS_TOKEN)  # the Prometheus endpoint's, only when it is on
     for message, previous, status, record in result.transitions:
+        if counting:
+            count = partial(metrics.count, f"transition_{status}", message.provider)
+            transaction.on_commit(count, using=using)
         announce = partial(
             message_status_changed.send_robust,
             sender=Message,

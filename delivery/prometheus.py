@@ -20,10 +20,11 @@ from django.db.models import Sum
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
 
 from . import health
+from .adapters import secret_list
 from .conf import app_settings
+from .lifecycle import Status
 from .metrics import counted
 from .models import Alert, DeliveryRollup
 
@@ -40,13 +41,16 @@ COUNTED = (
 
 @login_not_required  # its own bearer token
 @never_cache
-@require_GET
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    token = app_settings.METRICS_TOKEN
-    if not token:
-        return HttpResponse(status=404)
-    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if not hmac.compare_digest(given.encode(), token.encode()):
+    tokens = metrics_tokens()
+    if not tokens:
+        return HttpResponse(status=404)  # whatever the method: off is as if it did not exist
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponse(status=405, headers={"Allow": "GET, HEAD"})
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not any(
+        hmac.compare_digest(given.strip().encode(), token.encode()) for token in tokens
+    ):
         return HttpResponse(status=401, headers={"WWW-Authenticate": "Bearer"})
     from prometheus_client import CollectorRegistry, generate_latest
     from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -54,6 +58,11 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DeliveryCollector())
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+
+def metrics_tokens() -> list[str]:
+    """``METRICS_TOKEN``: one token, a comma-separated string or a list (rotation)."""
+    return secret_list(app_settings.METRICS_TOKEN or [])
 
 
 class DeliveryCollector:
@@ -99,7 +108,17 @@ class DeliveryCollector:
         )
         for provider_name, status, n in rows:
             statuses.add_metric([provider_name, status], n)
-        yield from (webhooks, requests, lag, statuses)
+        transitions = GaugeMetricFamily(
+            "sms_delivery_transitions",
+            "Summary transitions into each status, this clock hour and the one before.",
+            labels=["provider", "status"],
+        )
+        for provider in report.providers:
+            for status in Status.values:
+                n = counted(f"transition_{status}", provider.name, now)
+                if n:
+                    transitions.add_metric([provider.name, status], n)
+        yield from (webhooks, requests, lag, statuses, transitions)
         yield GaugeMetricFamily(
             "sms_delivery_review_queue",
             "Messages in the review queue (an unmapped status), capped.",

@@ -1,7 +1,8 @@
-"""Telnyx Messaging (API v2) delivery webhooks: verify with the SDK's Ed25519 verifier, map
-each recipient's ``to[].status`` to the canonical lifecycle.
+"""Telnyx Messaging (API v2) delivery webhooks: verify their Ed25519 signature as the SDK's
+verifier does (with ``cryptography``), map each recipient's ``to[].status`` to the canonical
+lifecycle.
 
-Sources (see ../shared/providers.md §4):
+Sources:
 https://developers.telnyx.com/docs/messaging/messages/receiving-webhooks (events, envelope,
 retries), https://developers.telnyx.com/api-reference/callbacks/delivery-update (payload),
 https://developers.telnyx.com/docs/development/sdk/python/webhooks (verification), and the
@@ -182,7 +183,7 @@ class TelnyxProvider(BaseProvider[TelnyxOptions]):
             # Telnyx signs text; the SDK decodes the body as UTF-8 before checking it.
             raise SignatureInvalid("Body is not UTF-8; Telnyx cannot have signed it.") from exc
         try:
-            skew = abs(time.time() - int(stamp))
+            skew = abs(int(time.time()) - int(stamp))  # whole seconds, as the SDK counts
         except ValueError as exc:
             raise SignatureInvalid(f"Invalid timestamp format: {stamp[:40]!r}.") from exc
         if skew > TIMESTAMP_TOLERANCE_SECONDS:
@@ -191,7 +192,7 @@ class TelnyxProvider(BaseProvider[TelnyxOptions]):
                 f"new ({int(skew)}s difference)"
             )
         try:
-            signed = base64.b64decode(signature, validate=True)
+            signed = base64.b64decode(signature)  # as leniently as the SDK decodes it
         except (binascii.Error, ValueError) as exc:
             raise SignatureInvalid("Telnyx signature is not base64.") from exc
         if len(signed) != 64:
@@ -430,7 +431,7 @@ class TelnyxProvider(BaseProvider[TelnyxOptions]):
 def _public_key(encoded: str) -> Ed25519PublicKey | None:
     """A configured base64 public key, or None if it is not one (the others are still tried)."""
     try:
-        raw = base64.b64decode(encoded, validate=True)
+        raw = base64.b64decode(encoded)  # as leniently as the SDK decodes it
         return Ed25519PublicKey.from_public_bytes(raw) if len(raw) == 32 else None
     except (binascii.Error, ValueError):
         return None

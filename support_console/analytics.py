@@ -14,12 +14,11 @@ from datetime import UTC, datetime, time, timedelta
 
 from django.contrib import admin
 from django.template.response import TemplateResponse
-from django.utils import timezone
 from django.utils.dateparse import parse_date
 
 from delivery import analytics
 from delivery.lifecycle import ErrorCategory
-from delivery.models import Alert
+from delivery.models import Alert, Message
 
 from .display import country_name, flag
 from .models import DeliveryAnalytics
@@ -50,12 +49,22 @@ class Bar:
 
     @property
     def few(self) -> bool:
-        return self.row.now.finished < FEW
+        return self.row.now.judged < FEW
 
     @property
     def dropped(self) -> bool:
         """Highlighted: more than 10 points lost, on enough messages to mean something."""
         return not self.few and self.row.change is not None and self.row.change < -10
+
+    @property
+    def main_reason(self) -> str:
+        """The failure reason of most of this group's failed messages, with its share."""
+        reasons = self.row.now.reasons
+        if not reasons:
+            return ""
+        category, count = max(reasons.items(), key=lambda kv: kv[1])
+        label = dict(ErrorCategory.choices).get(category, "No error code")
+        return f"{label} ({count / sum(reasons.values()):.0%})"
 
     @property
     def change_text(self) -> str:
@@ -108,6 +117,16 @@ def chosen_window(request) -> tuple[str, datetime, datetime]:
     return name, start, end
 
 
+def stale(report: analytics.Report) -> bool:
+    """Messages were created after the last hour the rollup counted (with an hour's grace for
+    its schedule): the figures miss them."""
+    newest = Message.objects.order_by("-created_at").values_list("created_at", flat=True).first()
+    if newest is None:
+        return False
+    counted = report.rebuilt_through
+    return counted is None or analytics.hour_of(newest) > counted + timedelta(hours=1)
+
+
 @admin.register(DeliveryAnalytics)
 class DeliveryAnalyticsAdmin(admin.ModelAdmin):
     """One page, no list: the admin index links it as "Delivery analytics"."""
@@ -144,8 +163,7 @@ class DeliveryAnalyticsAdmin(admin.ModelAdmin):
             "breakdowns": breakdowns,
             "reasons": reason_slices(report.total.now.reasons),
             "alerts": Alert.objects.filter(resolved_at=None)[:20],
-            "stale": report.rebuilt_through is None
-            or report.rebuilt_through < timezone.now() - timedelta(hours=2),
+            "stale": stale(report),
             **(extra_context or {}),
         }
         return TemplateResponse(request, "support_console/analytics.html", context)
@@ -154,4 +172,5 @@ class DeliveryAnalyticsAdmin(admin.ModelAdmin):
     def _bar(dimension: str, row: analytics.Row) -> Bar:
         if dimension == "country" and row.key != "—":
             return Bar(f"{flag(row.key)} {row.key}", country_name(row.key) or row.key, row)
-        return Bar(row.key, row.key, row)
+        name = analytics.shown(dimension, row.key)
+        return Bar(name, name, row)

@@ -81,7 +81,9 @@ def test_a_degraded_route_fires_once_and_resolves_once(notified):
     Message.objects.filter(
         current_status=Status.UNDELIVERED, created_at__gt=timezone.now() - timedelta(hours=1.5)
     ).update(current_status=Status.DELIVERED)
-    outcome = evaluate()
+    outcome = evaluate()  # gone, but not for long enough: still the same incident
+    assert outcome.resolved == [] and [a.key for a in outcome.still_open] == ["country:GB"]
+    outcome = alerts.evaluate(timezone.now() + alerts.RESOLVE_AFTER)
     assert [a.key for a in outcome.resolved] == ["country:GB"]
     assert notified == [("rate_drop", "country:GB", False), ("rate_drop", "country:GB", True)]
 
@@ -181,3 +183,77 @@ def test_metrics_need_the_token_and_name_no_one(client, sms_delivery_settings):
     assert "sms_delivery_review_queue 0.0" in text
     assert "4155550100" not in text and message.public_id not in text
     assert message.provider_message_id not in text
+
+
+def test_a_route_whose_receipts_stop_stays_alerted():
+    """Messages go out and stay 'sent': not a 0 % rate, but not a recovery either."""
+    normal_week()
+    make(60, country="GB", status=Status.SENT, hours_ago=1)
+    Message.objects.filter(
+        destination_country="GB", created_at__gt=timezone.now() - timedelta(hours=3)
+    ).exclude(current_status=Status.SENT).delete()
+    (alert,) = evaluate().fired
+    assert alert.key == "country:GB" and "no delivery receipt at all" in alert.summary
+
+
+def test_a_sender_number_is_masked_in_alerts(notified, monkeypatch):
+    monkeypatch.setattr(alerts, "RATE_DIMENSIONS", ("sender",))  # judged alone here
+    normal_week()  # every message from the factory's sender, +15017122661
+    make(30, country="GB", status=Status.UNDELIVERED, hours_ago=1)
+    (alert,) = evaluate().fired
+    assert "5017122661" not in f"{alert.key} {alert.summary}" and "2661" in alert.key
+
+
+def test_two_evaluations_at_once_open_one_alert(notified, monkeypatch):
+    """The second run finds the alert opened meanwhile (the unique index): it skips it."""
+    normal_week()
+    make(30, country="GB", status=Status.UNDELIVERED, hours_ago=1)
+    analytics.rebuild(timezone.now() - timedelta(days=9), timezone.now())
+    real = alerts.findings
+
+    def opened_meanwhile(now=None):
+        found = real(now)
+        Alert.objects.create(rule=found[0].rule, key=found[0].key, summary="by the other run")
+        return found
+
+    monkeypatch.setattr(alerts, "findings", opened_meanwhile)
+    outcome = alerts.evaluate()
+    assert outcome.fired == [] and Alert.objects.count() == 1 and notified == []
+
+
+def test_metrics_tokens_rotate_and_the_scheme_is_checked(client, sms_delivery_settings):
+    sms_delivery_settings["METRICS_TOKEN"] = ["new-token", "old-token"]
+    url = reverse("sms_delivery:metrics")
+    assert client.get(url, headers={"Authorization": "bearer old-token"}).status_code == 200
+    assert client.get(url, headers={"Authorization": "new-token"}).status_code == 401
+    assert client.post(url).status_code == 405
+    sms_delivery_settings["METRICS_TOKEN"] = None
+    assert client.post(url).status_code == 404  # off: as if it did not exist
+
+
+def test_transitions_are_counted_when_metrics_are_on(
+    client, sms_delivery_settings, django_capture_on_commit_callbacks
+):
+    from tests.fixtures import twilio
+    from tests.providers.test_twilio import post
+
+    sms_delivery_settings["METRICS_TOKEN"] = "s3cret-token"
+    with django_capture_on_commit_callbacks(execute=True):
+        for word in ("sent", "delivered"):
+            assert post(client, twilio.callback(word)).status_code == 200
+    text = client.get(
+        reverse("sms_delivery:metrics"), headers={"Authorization": "Bearer s3cret-token"}
+    ).content.decode()
+    assert 'sms_delivery_transitions{provider="twilio",status="delivered"} 1.0' in text
+
+
+def test_monitoring_checks(sms_delivery_settings, monkeypatch):
+    from delivery import checks
+
+    assert checks.check_monitoring() == []  # nothing configured, nothing to say
+    sms_delivery_settings["METRICS_TOKEN"] = "t"
+    ids = {problem.id for problem in checks.check_monitoring()}
+    assert ids == {checks.Codes.COUNTERS_NOT_SHARED}  # the tests' cache is per process
+    monkeypatch.setattr(checks, "find_spec", lambda name: None)
+    ids = {problem.id for problem in checks.check_monitoring()}
+    assert checks.Codes.METRICS_CLIENT_MISSING in ids

@@ -7,6 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from delivery import analytics
 from delivery.lifecycle import ErrorCategory, Status
@@ -124,6 +125,7 @@ def test_the_page_draws_the_figures_without_numbers_in_a_few_queries(client, dat
     assert "66.7 %" in html and "90.0 %" in html  # GB now, and before (in the table)
     for message in Message.objects.all():
         assert message.public_id not in html and message.provider_message_id not in html
+    assert "5017122661" not in html and "2661" in html  # our sender number, masked
     assert client.get(url, {"window": "30d"}).status_code == 200
     assert client.get(url, {"window": "nonsense"}).status_code == 200  # falls back to 7 days
 
@@ -131,6 +133,22 @@ def test_the_page_draws_the_figures_without_numbers_in_a_few_queries(client, dat
 def test_the_page_says_when_the_counts_are_not_rebuilt(client):
     client.force_login(user_in(AGENT, "agent"))
     url = reverse("admin:sms_delivery_console_deliveryanalytics_changelist")
+    assert 'id="stale-rollup"' not in client.get(url).content.decode()  # nothing to count
+    make(3, country="GB", status=Status.DELIVERED, hours_ago=5)
+    Message.objects.update(created_at=timezone.now() - timedelta(hours=5))
     html = client.get(url).content.decode()
     assert 'id="stale-rollup"' in html and "sms_delivery_rollup" in html
     assert not DeliveryRollup.objects.exists()
+    # Rebuilt just now: a quiet system (nothing in five hours) is not stale.
+    analytics.rebuild(timezone.now() - timedelta(days=1), timezone.now())
+    assert 'id="stale-rollup"' not in client.get(url).content.decode()
+
+
+def test_a_message_waiting_past_the_horizon_counts_as_not_delivered(data):
+    """A carrier that drops messages without a word lowers the rate: 'sent' 20 hours ago and
+    still no receipt is overdue; 'sent' an hour ago is only waiting."""
+    make(5, country="US", status=Status.SENT, hours_ago=20)
+    analytics.rebuild(NOW - timedelta(days=3), NOW)
+    us = row(analytics.report(START, END), "country", "US")
+    assert us.now.waiting == 8 and us.now.overdue == 5
+    assert us.now.rate == pytest.approx(8 / (10 + 5))

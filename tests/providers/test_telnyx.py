@@ -246,6 +246,11 @@ def test_the_adapter_and_the_sdk_accept_and_refuse_the_same_requests():
         "short": (body, {**good, "telnyx-signature-ed25519": base64.b64encode(b"x").decode()}),
         "bad stamp": (body, {**good, "telnyx-timestamp": "soon"}),
         "not utf-8": (b"\xff" + body, signature_headers(b"\xff" + body)),
+        "a space in the signature": (
+            body,
+            {**good, "telnyx-signature-ed25519": " " + good["telnyx-signature-ed25519"]},
+        ),
+        "300 s old": (body, signature_headers(body, timestamp=now - 300)),
     }
     for key in (public_key(CURRENT), "bm90IGEga2V5"):
         adapter = TelnyxProvider({"PUBLIC_KEYS": [key]})

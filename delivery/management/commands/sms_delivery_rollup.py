@@ -16,8 +16,9 @@ class Command(BaseCommand):
     help = (
         "Rebuild the counts the 'Delivery analytics' page and the alert rules read, from the "
         "messages of the last --days days (default 2: what reports, reconciliation and replays "
-        "usually still change). Run it every few minutes from cron, and with --days 35 once a "
-        "night so older changes (a late replay) are counted too. Whole hours are replaced, "
+        "usually still change). Run it every few minutes from cron, and with --days 61 once a "
+        "night so older changes (a late replay) are counted too (the 30-day view compares "
+        "with the 30 days before). Whole hours are replaced, "
         "one short transaction per day. A million messages (all of them) took 27 s on a "
         "2-core machine with PostgreSQL (make bench-console); the default two days is a "
         "small share of that."
