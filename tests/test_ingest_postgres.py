@@ -296,3 +296,20 @@ def test_two_sends_racing_with_one_idempotency_key_send_once(sms_delivery_settin
         )
         assert len(api.calls) == 1
     assert len({m.pk for m in results}) == 1 and Message.objects.count() == 1
+
+
+def test_rollup_rebuilds_racing_count_each_message_once():
+    """The cron's rebuild and the alert command's at once: neither keeps the other's rows."""
+    from datetime import timedelta
+
+    from django.db.models import Sum
+    from django.utils import timezone
+
+    from delivery import analytics
+    from delivery.models import DeliveryRollup
+
+    for n in range(40):
+        ingest([Event(provider_message_id=f"SMroll{n:028d}", status=Status.DELIVERED)])
+    start, end = timezone.now() - timedelta(days=2), timezone.now()
+    race([lambda: analytics.rebuild(start, end) for _ in range(4)])
+    assert DeliveryRollup.objects.aggregate(n=Sum("messages"))["n"] == 40
