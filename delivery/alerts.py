@@ -10,6 +10,9 @@ The rules and their defaults (``SMS_DELIVERY["ALERTS"]`` overrides any of them):
   ``sms_delivery_rollup`` first, as the command does);
 - ``signature_failures``: over ``SIGNATURE_FAILURES`` (20) refused signatures in the last
   hour or two for a provider (a leaked URL being probed, or a rotated secret);
+- ``webhook_failures``: over ``WEBHOOK_FAILURES`` (10) webhooks of a provider answered 503 (a
+  storage outage, settings that cannot read them) in the last hour or two: most providers
+  retry a 503 a few times at most, so what is not recovered needs reconciliation;
 - ``unknown_statuses``: over ``UNKNOWN_STATUSES`` (10) messages put in the review queue by an
   unmapped status in the last hour;
 - ``duplicates``: a provider's reports counted as duplicates in the last hour or two are over
@@ -57,6 +60,7 @@ DEFAULTS = {
     "RATE_DROP_POINTS": 10.0,
     "MIN_FINISHED": 50,
     "SIGNATURE_FAILURES": 20,
+    "WEBHOOK_FAILURES": 10,
     "UNKNOWN_STATUSES": 10,
     "DUPLICATE_SHARE": 0.5,
     "LAG_P95_SECONDS": 300,
@@ -104,6 +108,19 @@ def findings(now: datetime | None = None) -> list[Finding]:
                     f"provider:{provider.name}",
                     f"{provider.name}: reports arrive {provider.lag_seconds_p95:.0f} s after "
                     "they happened (p95)",
+                )
+            )
+        failures = sum(
+            counted(reason, provider.name, now)
+            for reason in ("storage_unavailable", "misconfigured")
+        )
+        if failures > settings["WEBHOOK_FAILURES"]:
+            found.append(
+                Finding(
+                    "webhook_failures",
+                    f"provider:{provider.name}",
+                    f"{provider.name}: {failures} webhooks answered 503 (storage or settings) "
+                    f"since {report.counted_since:%H:%M} UTC; the provider retries few of them",
                 )
             )
         duplicates = counted("duplicate", provider.name, now)

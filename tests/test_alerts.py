@@ -102,6 +102,12 @@ def test_signature_failures_fire(notified):
     assert [a.rule for a in evaluate().fired] == ["signature_failures"]
 
 
+def test_sustained_webhook_failures_fire():
+    for _ in range(11):
+        metrics.count_rejection("twilio", "storage_unavailable")
+    assert [a.rule for a in evaluate().fired] == ["webhook_failures"]
+
+
 def test_unknown_statuses_fire():
     for _ in range(11):
         message = MessageFactory(current_status=Status.UNKNOWN, needs_review=True)
