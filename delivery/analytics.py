@@ -79,48 +79,50 @@ def rebuild(start: datetime, end: datetime, progress: Callable[[int], None] | No
 
 
 def _rebuild_span(start: datetime, end: datetime) -> int:
-    messages = Message.objects.filter(created_at__gte=start, created_at__lt=end)
-    groups = (
-        messages.annotate(hour=TruncHour("created_at", tzinfo=UTC))
-        .values(
-            "hour",
-            "provider",
-            "destination_country",
-            "sender_identity",
-            "template_key",
-            "current_status",
-            "error_category",
-        )
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    rows = [
-        DeliveryRollup(
-            hour=g["hour"],
-            provider=g["provider"],
-            country=g["destination_country"],
-            sender_identity=g["sender_identity"],
-            template_key=g["template_key"],
-            status=g["current_status"],
-            error_category=g["error_category"],
-            messages=g["n"],
-        )
-        for g in groups
-    ]
-    latencies: dict[tuple[datetime, str, int], int] = defaultdict(int)
-    delivered = messages.filter(
-        current_status__in=DELIVERED, delivered_at__isnull=False, first_sent_at__isnull=False
-    ).values_list("created_at", "provider", "first_sent_at", "delivered_at")
-    for created, provider, sent, arrived in delivered.iterator(chunk_size=5000):
-        bucket = latency_bucket((arrived - sent).total_seconds() if arrived and sent else 0)
-        latencies[hour_of(created), provider, bucket] += 1
+    """Replace the rollups' hours in ``[start, end)``; read and written in one transaction
+    (its server-side cursor then works behind PgBouncer in transaction mode too)."""
     using = router.db_for_write(DeliveryRollup)
+    messages = Message.objects.using(using).filter(created_at__gte=start, created_at__lt=end)
     with transaction.atomic(using=using):
         _serialize_rebuilds(using)
-        DeliveryRollup.objects.filter(hour__gte=start, hour__lt=end).delete()
-        DeliveryLatency.objects.filter(hour__gte=start, hour__lt=end).delete()
-        DeliveryRollup.objects.bulk_create(rows, batch_size=2000)
-        DeliveryLatency.objects.bulk_create(
+        groups = (
+            messages.annotate(hour=TruncHour("created_at", tzinfo=UTC))
+            .values(
+                "hour",
+                "provider",
+                "destination_country",
+                "sender_identity",
+                "template_key",
+                "current_status",
+                "error_category",
+            )
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        rows = [
+            DeliveryRollup(
+                hour=g["hour"],
+                provider=g["provider"],
+                country=g["destination_country"],
+                sender_identity=g["sender_identity"],
+                template_key=g["template_key"],
+                status=g["current_status"],
+                error_category=g["error_category"],
+                messages=g["n"],
+            )
+            for g in groups
+        ]
+        latencies: dict[tuple[datetime, str, int], int] = defaultdict(int)
+        delivered = messages.filter(
+            current_status__in=DELIVERED, delivered_at__isnull=False, first_sent_at__isnull=False
+        ).values_list("created_at", "provider", "first_sent_at", "delivered_at")
+        for created, provider, sent, arrived in delivered.iterator(chunk_size=5000):
+            bucket = latency_bucket((arrived - sent).total_seconds() if arrived and sent else 0)
+            latencies[hour_of(created), provider, bucket] += 1
+        DeliveryRollup.objects.using(using).filter(hour__gte=start, hour__lt=end).delete()
+        DeliveryLatency.objects.using(using).filter(hour__gte=start, hour__lt=end).delete()
+        DeliveryRollup.objects.using(using).bulk_create(rows, batch_size=2000)
+        DeliveryLatency.objects.using(using).bulk_create(
             [
                 DeliveryLatency(hour=h, provider=p, bucket=b, messages=n)
                 for (h, p, b), n in latencies.items()
