@@ -3,6 +3,7 @@
 from importlib.util import find_spec
 from pathlib import Path
 
+import django
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -164,3 +165,12 @@ if env.str("TASKS_BACKEND", default="") == "db":
     TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 else:
     TASKS = {"default": {"BACKEND": f"{_TASKS}.backends.immediate.ImmediateBackend"}}
+
+# Email (alert notifier mail_admins, the demo's fallback recipe): the console backend in the demo
+# unless EMAIL_BACKEND says otherwise. Django >= 6.1 configures it as MAILERS (EMAIL_BACKEND is
+# deprecated there); the test runner swaps either for its in-memory backend.
+_EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+if django.VERSION >= (6, 1):
+    MAILERS = {"default": {"BACKEND": _EMAIL_BACKEND}}
+else:
+    EMAIL_BACKEND = _EMAIL_BACKEND

@@ -6,6 +6,7 @@ import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
+import django
 import pytest
 from django.core import mail
 from django.urls import reverse
@@ -151,7 +152,10 @@ def test_notifiers_log_mail_and_post(sms_delivery_settings, settings, caplog):
 
     server = HTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.handle_request, daemon=True).start()
-    settings.ADMINS = [("Ops", "ops@example.com")]
+    # Django 6 takes addresses; (name, address) pairs are deprecated there, the form of 5.2.
+    settings.ADMINS = (
+        ["ops@example.com"] if django.VERSION >= (6,) else [("Ops", "ops@example.com")]
+    )
     sms_delivery_settings["ALERT_NOTIFIERS"] = [
         "delivery.alerts.log_notifier",
         "delivery.alerts.mail_admins_notifier",
