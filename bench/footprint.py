@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -93,10 +93,9 @@ def probe(env: dict[str, str], runs: int, tree: Path = ROOT) -> tuple[float, flo
     )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def children_of(pid: int) -> list[int]:
+    """A process's children (a gunicorn master's workers)."""
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
 def memory_of(pid: int) -> tuple[float, float]:
@@ -130,38 +129,24 @@ def post_callback(port: int, n: int) -> None:
 
 
 def gunicorn_workers(env: dict[str, str], workers: int) -> None:
+    from bench.ingest import free_port, start_server  # the ingest bench's: same server
+
     port = free_port()
     env = {**env, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": str(workers)}
     env["GUNICORN_ACCESS_LOG"] = os.devnull
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    command = [str(gunicorn), "-c", "config/gunicorn.conf.py", "--preload", "config.wsgi"]
+    log = Path(tempfile.mkdtemp(prefix="bench-footprint-")) / "gunicorn.log"
     started = time.perf_counter()
-    server = subprocess.Popen(  # noqa: S603 - our own gunicorn
-        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    server = start_server(env, port, log)  # preloads: config/gunicorn.conf.py
+    answered = time.perf_counter() - started
     try:
-        answered = None
-        for _ in range(600):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/webhooks/health") as r:
-                    r.read()
-                answered = time.perf_counter() - started
-                break
-            except OSError:
-                time.sleep(0.05)
-        if answered is None:
-            raise SystemExit("gunicorn did not answer")
         for n in range(workers * 10):  # every worker answers webhooks, as in production
             post_callback(port, n)
-        children = [
-            int(pid)
-            for pid in Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
-        ]
+        children = children_of(server.pid)
         master = memory_of(server.pid)
         figures = [memory_of(pid) for pid in children]
         print(
             f"\ngunicorn --preload, {len(children)} workers, all four providers, after "
-            f"{workers * 10} webhooks: first answer {answered:.1f} s after the start"
+            f"{workers * 10} webhooks: listening {answered:.1f} s after the start"
         )
         print(f"  master: RSS {master[0]:.0f} MiB, PSS {master[1]:.0f} MiB")
         for n, (rss, pss) in enumerate(figures, 1):

@@ -301,10 +301,9 @@ def free_port() -> int:
 
 def worker_memory(master: int) -> tuple[float, float]:
     """Median RSS and PSS (MiB) of a gunicorn master's workers, from /proc."""
-    from bench.footprint import memory_of
+    from bench.footprint import children_of, memory_of
 
-    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    figures = [memory_of(int(pid)) for pid in children] or [(0.0, 0.0)]
+    figures = [memory_of(pid) for pid in children_of(master)] or [(0.0, 0.0)]
     return (
         statistics.median(rss for rss, _ in figures),
         statistics.median(pss for _, pss in figures),

@@ -63,8 +63,7 @@ class Bar:
         if not reasons:
             return ""
         category, count = max(reasons.items(), key=lambda kv: kv[1])
-        label = dict(ErrorCategory.choices).get(category, "No error code")
-        return f"{label} ({count / sum(reasons.values()):.0%})"
+        return f"{reason_label(category)} ({count / sum(reasons.values()):.0%})"
 
     @property
     def change_text(self) -> str:
@@ -84,16 +83,19 @@ class Slice:
     colour: str
 
 
+def reason_label(category: str) -> str:
+    """An error category as the page names it ("none": failed without an error code)."""
+    return str(dict(ErrorCategory.choices).get(category, "No error code"))
+
+
 def reason_slices(reasons: dict[str, int]) -> list[Slice]:
     total = sum(reasons.values())
-    labels = dict(ErrorCategory.choices)
     slices, offset = [], 0.0
     for n, (category, count) in enumerate(sorted(reasons.items(), key=lambda kv: -kv[1])):
         share = count / total * 100
-        label = (
-            str(labels.get(category, "No error code")) if category != "none" else "No error code"
+        slices.append(
+            Slice(reason_label(category), count, share, offset, PALETTE[n % len(PALETTE)])
         )
-        slices.append(Slice(label, count, share, offset, PALETTE[n % len(PALETTE)]))
         offset += share
     return slices
 
