@@ -77,7 +77,8 @@ def send_sms(
 
     Raises InvalidNumber (``to`` is not a phone number) or Suppressed (the recipient opted
     out), before anything is sent or recorded; ConfigurationError when the provider is not
-    enabled, cannot send, or ``WEBHOOK_BASE_URL`` is not set. ``provider_options`` go to the
+    enabled, cannot send, or ``WEBHOOK_BASE_URL`` is not set; ValueError or TypeError for a
+    value its column cannot store. ``provider_options`` go to the
     provider's SDK as they are (e.g. Twilio's ``media_url``).
     """
     adapter = get_provider(provider) if provider in app_settings.PROVIDERS else None
