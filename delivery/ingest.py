@@ -117,7 +117,7 @@ def ingest(
                 if isinstance(event, InboundEvent):
                     _ingest_inbound(event, result, using)
                 else:
-                    _ingest_one(event, result, using, whom, alone=len(fitted) == 1)
+                    _ingest_one(event, result, using, whom)
             _store_raw(result, using, whom)  # only duplicates, or no event at all
     except (DataError, IntegrityError) as exc:
         # Not an outage: the same request would be refused again on every retry.
@@ -264,34 +264,40 @@ def register_outbound(
 
 
 def _ingest_one(
-    event: NormalizedEvent,
-    result: IngestResult,
-    using: str,
-    person: Callable[[], str],
-    *,
-    alone: bool,
+    event: NormalizedEvent, result: IngestResult, using: str, person: Callable[[], str]
 ) -> None:
     """Store one report and fold it into its message. ``person``: whom the request is about
-    when its message does not know yet; ``alone``: the request's only event."""
+    when its message does not know yet."""
     now = timezone.now()
     key = event.dedupe_key
-    # A redelivery (a provider's retry) costs one statement: the count, which locks the
-    # event's row, not the message's. Only for a request of one report: with several, rows
-    # locked in two orders (an event's, then a message's) could deadlock; each then takes its
-    # message's lock first, and the insert below counts a duplicate.
-    if alone and statements.count_duplicate(
-        key, event.provider, event.provider_message_id, now, using
-    ):
+    # The message is locked first, events inserted after: inserting an event share-locks its
+    # message row (foreign key), so locking afterwards could deadlock with a concurrent
+    # delivery doing the same. A redelivery (a provider's retry) is counted in the same
+    # statement, and costs nothing more than its raw request.
+    message, duplicate = statements.lock_message(
+        event.provider, event.provider_message_id, using, count_key=key, now=now
+    )
+    if duplicate:
         result.duplicates += 1
         return
-    # Lock first, insert events after: inserting an event share-locks its message row (foreign
-    # key), so locking afterwards can deadlock with a concurrent delivery doing the same.
-    message = statements.lock_or_create_message(event.provider, event.provider_message_id, using)
+    created = message is None
+    if message is None:
+        message = Message(provider=event.provider, provider_message_id=event.provider_message_id)
     # The number is parsed and encrypted once per message, by the first report that names it.
     located = bool(not message.recipient_hash and event.recipient and _locate(message, event))
-    _store_raw(result, using, lambda: message.recipient_hash or person())
     new_key = precedence_key(event.status, event.provider_occurred_at, event.error_code, key)
     applies = supersedes(new_key, message.summary_key())
+    previous = message.current_status
+    changed = _fold_into_summary(message, event, key, applies, now)
+    if created and not statements.insert_unless_duplicate(
+        message, using, conflict=("provider", "provider_message_id")
+    ):
+        # A concurrent report created the message first (the insert waited for its commit):
+        # start again with its row, locked.
+        _ingest_one(event, result, using, person)
+        return
+    # A new message is inserted with its summary decided: one row version, not two.
+    _store_raw(result, using, lambda: message.recipient_hash or person())
     record = MessageEvent(
         message=message,
         raw_webhook=result.raw_webhook,
@@ -317,7 +323,7 @@ def _ingest_one(
             f"Event {event.provider_event_id or key} is already recorded for another "
             "message; kept for review."
         )
-    if not is_new:  # a concurrent delivery of the same report stored it first
+    if not is_new:  # stored under its key since the lock: a concurrent delivery of it
         result.duplicates += 1
         return
     result.stored += 1
@@ -329,11 +335,10 @@ def _ingest_one(
             reason=f"{event.provider} error {event.error_code}",
             provider=event.provider,
         )
-    previous = message.current_status
-    changed = _fold_into_summary(message, event, key, applies, now)
-    if located:
-        changed |= {"recipient_hash", "recipient_encrypted", "destination_country"}
-    statements.update(message, changed, using)
+    if not created:
+        if located:
+            changed |= {"recipient_hash", "recipient_encrypted", "destination_country"}
+        statements.update(message, changed, using)
     if applies:
         result.applied += 1
         # Receivers see known statuses only. Every message starts "accepted" (registered after

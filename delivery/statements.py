@@ -1,12 +1,14 @@
 """The SQL of the ingest path, composed once per database and reused for every request.
 
-A report costs five statements (store the request, look for it as a duplicate, create-or-lock
-its message, store the event, update the columns that changed) and a redelivered one two (store
-the request, count it). The ORM composed each statement again on every request, locked and read
-the message twice when it was new, and wrote every column back.
+On PostgreSQL a report costs four statements: lock its message and count the report if it is a
+redelivery (one statement), store the request, store the event, then either update the columns
+of the message that changed or, for a message we did not know, insert it with its summary
+already decided. A redelivered report costs two (the lock-and-count, the request). Each message
+row gets one new version per report, not two. The ORM composed each statement again on every
+request, locked and read the message twice when it was new, and wrote every column back.
 
-PostgreSQL and SQLite (>= 3.35) share every statement here (``INSERT … ON CONFLICT … DO
-UPDATE … RETURNING``, ``UPDATE … RETURNING``).
+SQLite (>= 3.35) runs the same statements, except that the count is a statement of its own
+(it has no data-modifying ``WITH``).
 """
 
 from __future__ import annotations
@@ -70,8 +72,15 @@ def insert(record: Model, using: str) -> int:
     tail = f"RETURNING {_quote(using)(record._meta.pk.column)}"
     row = _fetchone(using, _insert_sql(using, type(record), tail), _values(record, using))
     assert row is not None  # noqa: S101 - an INSERT without ON CONFLICT returns its row
-    record.pk = row[0]
+    _stored(record, row[0], using)
     return row[0]
+
+
+def _stored(record: Model, pk: int, using: str) -> None:
+    """Mark ``record`` as the row ``pk`` of ``using``, as ``save()`` would."""
+    record.pk = pk
+    record._state.adding = False
+    record._state.db = using
 
 
 def insert_unless_duplicate(record: Model, using: str, conflict: Iterable[str]) -> int | None:
@@ -82,30 +91,92 @@ def insert_unless_duplicate(record: Model, using: str, conflict: Iterable[str]) 
         f"RETURNING {q(record._meta.pk.column)}"
     )
     row = _fetchone(using, _insert_sql(using, type(record), tail), _values(record, using))
-    return row[0] if row else None
+    if row is None:
+        return None
+    _stored(record, row[0], using)
+    return row[0]
 
 
 def lock_or_create_message(provider: str, provider_message_id: str, using: str) -> Message:
-    """The message row, locked until the transaction ends; created if it does not exist yet.
+    """The message row, locked until the transaction ends; created (with its defaults) if it
+    does not exist yet."""
+    message, _ = lock_message(provider, provider_message_id, using)
+    while message is None:
+        created = Message(provider=provider, provider_message_id=provider_message_id)
+        if insert_unless_duplicate(created, using, ("provider", "provider_message_id")):
+            return created  # our own insert: locked until we commit
+        # Another transaction created it meanwhile (the insert waited for its commit).
+        message, _ = lock_message(provider, provider_message_id, using)
+    return message
 
-    One statement: ``INSERT … ON CONFLICT (provider, provider_message_id) DO UPDATE`` of a
-    column no key uses (``updated_at``), so PostgreSQL takes the same row lock as ``SELECT …
-    FOR NO KEY UPDATE``: events of the message inserted by other transactions (a foreign key's
-    ``KEY SHARE``) are not blocked by it. The whole row is returned: receivers of
-    ``message_status_changed`` read any field of it, and a field loaded later would be a query
-    each, after the lock is gone.
+
+def lock_message(
+    provider: str,
+    provider_message_id: str,
+    using: str,
+    *,
+    count_key: str = "",
+    now: datetime | None = None,
+) -> tuple[Message | None, bool]:
+    """The message row, locked until the transaction ends (``None``: there is none yet), and
+    whether its event ``count_key`` is stored already, in which case one more delivery of it
+    (a provider's retry) was counted at ``now``.
+
+    The lock is ``FOR NO KEY UPDATE``: events of the message inserted by other transactions (a
+    foreign key's ``KEY SHARE``) are not blocked by it, and no row version is written. Always
+    the message first, then its event: rows are never locked in two orders. On PostgreSQL the
+    lock and the count are one statement (a data-modifying ``WITH``). The whole row is
+    returned: receivers of ``message_status_changed`` read any field of it, and a field loaded
+    later would be a query each, after the lock is gone.
     """
+    connection = connections[using]
     fields = tuple(_fields(Message))
-    q = _quote(using)
-    updated = q("updated_at")
-    tail = (
-        f"ON CONFLICT ({q('provider')}, {q('provider_message_id')}) DO UPDATE SET "
-        f"{updated} = excluded.{updated} RETURNING "
-        + ", ".join(q(_column(Message, name)) for name in fields)
+    params: list[Any] = [provider, provider_message_id]
+    counts = bool(count_key) and connection.vendor == "postgresql"
+    if counts:
+        when = _fields(MessageEvent)["last_duplicate_at"].get_db_prep_save(now, connection)
+        params += [when, count_key]
+    row = _fetchone(using, _lock_sql(using, counts), params)
+    if row is None:
+        return None, False
+    message = _message_from_row(using, fields, row[: len(fields)])
+    if counts:
+        return message, bool(row[-1])
+    if count_key:
+        return message, _count_duplicate(count_key, message.pk, now, using)
+    return message, False
+
+
+@functools.cache
+def _lock_sql(using: str, counts: bool) -> str:
+    connection = connections[using]
+    q = connection.ops.quote_name
+    features = connection.features
+    lock = (
+        "FOR NO KEY UPDATE"
+        if features.has_select_for_no_key_update
+        else "FOR UPDATE"
+        if features.has_select_for_update
+        else ""  # SQLite: a writing transaction has the database to itself
     )
-    record = Message(provider=provider, provider_message_id=provider_message_id)
-    row = _fetchone(using, _insert_sql(using, Message, tail), _values(record, using))
-    assert row is not None  # noqa: S101 - DO UPDATE always returns the row
+    message, event = q(Message._meta.db_table), q(MessageEvent._meta.db_table)
+    columns = ", ".join(q(_column(Message, name)) for name in _fields(Message))
+    select = (
+        f"SELECT {columns} FROM {message} "  # noqa: S608 - names, not input
+        f"WHERE {q('provider')} = %s AND {q('provider_message_id')} = %s {lock}"
+    )
+    if not counts:
+        return select
+    count = q("duplicate_count")
+    return (
+        f"WITH m AS ({select}), d AS (UPDATE {event} SET {count} = {count} + 1, "  # noqa: S608
+        f"{q('last_duplicate_at')} = %s WHERE {q('dedupe_key')} = %s AND "
+        f"{q('message_id')} = (SELECT {q('id')} FROM m) RETURNING 1) "
+        "SELECT m.*, EXISTS (SELECT 1 FROM d) FROM m"
+    )
+
+
+def _message_from_row(using: str, fields: tuple[str, ...], row: Sequence[Any]) -> Message:
     connection = connections[using]
     converted = []
     for (field, converters), value in zip(_converters(using, fields), row, strict=True):
@@ -150,23 +221,17 @@ def insert_event(record: MessageEvent, using: str) -> tuple[int, int, bool]:
 @functools.cache
 def _count_duplicate_sql(using: str) -> str:
     q = _quote(using)
-    event, message = q(MessageEvent._meta.db_table), q(Message._meta.db_table)
     return (
-        f"UPDATE {event} SET {q('duplicate_count')} = {q('duplicate_count')} + 1, "  # noqa: S608 - names, not input
-        f"{q('last_duplicate_at')} = %s WHERE {q('dedupe_key')} = %s AND {q('message_id')} = "
-        f"(SELECT {q('id')} FROM {message} WHERE {q('provider')} = %s AND "
-        f"{q('provider_message_id')} = %s) RETURNING {q('id')}"
+        f"UPDATE {q(MessageEvent._meta.db_table)} SET {q('duplicate_count')} = "  # noqa: S608
+        f"{q('duplicate_count')} + 1, {q('last_duplicate_at')} = %s "
+        f"WHERE {q('dedupe_key')} = %s AND {q('message_id')} = %s RETURNING {q('id')}"
     )
 
 
-def count_duplicate(
-    dedupe_key: str, provider: str, provider_message_id: str, now: datetime, using: str
-) -> bool:
-    """Count one more delivery of an event we have, for this message; False if we have none
-    (the event is new, or its key belongs to another message)."""
-    field = _fields(MessageEvent)["last_duplicate_at"]
-    when = field.get_db_prep_save(now, connections[using])
-    params = [when, dedupe_key, provider, provider_message_id]
+def _count_duplicate(dedupe_key: str, message_id: int, now: datetime | None, using: str) -> bool:
+    """Count one more delivery of an event of this message we have; False if we have none."""
+    when = _fields(MessageEvent)["last_duplicate_at"].get_db_prep_save(now, connections[using])
+    params = [when, dedupe_key, message_id]
     return _fetchone(using, _count_duplicate_sql(using), params) is not None
 
 

@@ -177,10 +177,11 @@ def test_dedupe_key_prefers_provider_event_id():
     assert len(long.dedupe_key) <= 255 and long.dedupe_key.startswith("twilio:sha256:")
 
 
-def test_a_report_costs_five_statements_and_a_duplicate_two():
-    """The lean path: a new report on a known message stores the request, checks for a
-    duplicate, creates-or-locks the message, stores the event and updates the summary; a
-    redelivery stores the request and counts itself, and reads nothing else."""
+def test_a_report_costs_four_statements_and_a_duplicate_two():
+    """The lean path: a new report on a known message locks the message (and looks for a
+    duplicate in the same statement on PostgreSQL), stores the request and the event and
+    updates the summary; a report of a message we did not know inserts it with its summary
+    instead; a redelivery is counted by the lock's statement and stores its request only."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -192,13 +193,19 @@ def test_a_report_costs_five_statements_and_a_duplicate_two():
             q["sql"].split(" ")[0] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]
         ]
 
+    lock = ["WITH"] if connection.vendor == "postgresql" else ["SELECT", "UPDATE"]
     register_outbound(provider="twilio", provider_message_id="SMlean", to="+14155550100")
     sent = Event(provider_message_id="SMlean", status=Status.SENT, recipient="+14155550100")
-    assert statements([sent]) == ["UPDATE", "INSERT", "INSERT", "INSERT", "UPDATE"]
-    assert statements([sent]) == ["UPDATE", "INSERT"]  # counted, and its request stored
-    message = Message.objects.get()
-    assert message.current_status == Status.SENT and RawWebhook.objects.count() == 2
-    assert MessageEvent.objects.get().duplicate_count == 1
+    assert statements([sent]) == [*lock, "INSERT", "INSERT", "UPDATE"]
+    assert statements([sent]) == [*lock, "INSERT"]  # counted, and its request stored
+    new = Event(provider_message_id="SMnew", status=Status.DELIVERED, recipient="+14155550101")
+    assert statements([new]) == [lock[0], "INSERT", "INSERT", "INSERT"]  # message, request, event
+    first = Message.objects.get(provider_message_id="SMnew")
+    assert first.current_status == Status.DELIVERED and first.recipient == "+14155550101"
+    assert first.delivered_at and first.destination_country == "US"
+    message = Message.objects.get(provider_message_id="SMlean")
+    assert message.current_status == Status.SENT and RawWebhook.objects.count() == 3
+    assert MessageEvent.objects.get(message=message).duplicate_count == 1
     # The summary update names only what changed.
     with CaptureQueriesContext(connection) as queries:
         ingest([Event(provider_message_id="SMlean", status=Status.DELIVERED)])
