@@ -62,6 +62,16 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=
 # With persistent connections, check a reused connection before the request uses it: after a
 # database restart, the first request of each worker would otherwise fail (and answer 503).
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
+    "DATABASE_PREPARED_STATEMENTS", default=True
+):
+    # Parameters bound by the server, and a statement a connection runs five times prepared:
+    # PostgreSQL then parses and plans the webhook's statements once per connection, not once
+    # per request (docs/performance.md). Prepared statements live on one server connection: set
+    # DATABASE_PREPARED_STATEMENTS=false behind PgBouncer in transaction mode (before 1.21).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        server_side_binding=True, prepare_threshold=5
+    )
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -46,5 +46,6 @@ trap cleanup EXIT INT TERM
 for _ in $(seq 50); do [ -f "$tmp/pgbouncer.pid" ] && break; sleep 0.1; done
 export DATABASE_URL="postgres://postgres@127.0.0.1:$listen/${server#*/}"
 export CONN_MAX_AGE=0  # a client connection per request, as behind a pooler
+export DATABASE_PREPARED_STATEMENTS=false  # they live on one server connection (PgBouncer < 1.21)
 echo "with-pgbouncer: $("$pgbouncer" --version | head -n 1), transaction pooling, on 127.0.0.1:$listen"
 "$@"
