@@ -28,7 +28,10 @@ from typing import (
 )
 from urllib.parse import parse_qsl
 
+from django.conf import settings
+from django.core.exceptions import TooManyFieldsSent
 from django.http import HttpResponse, QueryDict
+from django.utils.datastructures import MultiValueDict
 
 from .error_codes import ErrorCatalogue
 from .events import Event, NormalizedEvent
@@ -87,11 +90,29 @@ class WebhookRequest:
             raise MalformedPayload(f"Body is not valid UTF-8: {exc.reason}.") from exc
 
     @cached_property
-    def form(self) -> QueryDict:
-        """Form fields from the body (POST) or the query string (GET)."""
+    def form(self) -> MultiValueDict:
+        """Form fields from the body (POST) or the query string (GET), read as Django reads
+        ``request.POST`` (blank values kept, at most ``DATA_UPLOAD_MAX_NUMBER_FIELDS``).
+
+        A plain ``MultiValueDict``, not a ``QueryDict``: the same reading API, a third of the
+        cost (building a ``QueryDict`` was a tenth of a deferred request's time).
+        """
         if self.method == "GET":
             return self.query
-        return QueryDict(self.text, encoding="utf-8")
+        fields: dict[str, list[str]] = {}
+        try:
+            pairs = parse_qsl(
+                self.text,
+                keep_blank_values=True,
+                max_num_fields=settings.DATA_UPLOAD_MAX_NUMBER_FIELDS,
+            )
+        except ValueError as exc:  # as QueryDict: too many fields
+            raise TooManyFieldsSent(
+                "The number of GET/POST parameters exceeded settings.DATA_UPLOAD_MAX_NUMBER_FIELDS."
+            ) from exc
+        for name, value in pairs:
+            fields.setdefault(name, []).append(value)
+        return MultiValueDict(fields)
 
     @cached_property
     def json(self) -> Any:

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from django.db import connections
+from django.db import connections, models
 from django.db.models import Field, Model
 
 from .models import Message, MessageEvent
@@ -53,12 +53,43 @@ def _insert_sql(using: str, model: type[Model], tail: str) -> str:
     )
 
 
+#: Fields whose database value is the Python value itself when it has the type named here:
+#: Django's conversions return such a value unchanged, so they are skipped on the hot path.
+_PLAIN_TYPES: dict[type[Field], type] = {
+    models.CharField: str,
+    models.TextField: str,
+    models.BooleanField: bool,
+    models.IntegerField: int,
+    models.PositiveIntegerField: int,
+    models.PositiveSmallIntegerField: int,
+    models.BigAutoField: int,
+    models.AutoField: int,
+}
+
+
+@functools.cache
+def _preparers(model: type[Model]) -> tuple[tuple[Field, str, type | None, bool], ...]:
+    """Per insert column: the field, its attribute, the type whose values need no conversion
+    (None: always convert) and whether ``pre_save`` decides the value (``auto_now``)."""
+    result = []
+    for f in _insert_fields(model):
+        target = f.target_field if f.is_relation else f
+        plain = _PLAIN_TYPES.get(type(target))
+        computed = bool(getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False))
+        result.append((f, f.attname, plain, computed))
+    return tuple(result)
+
+
 def _values(record: Model, using: str) -> list[Any]:
+    """What ``save()`` would send for each insert column of ``record``."""
     connection = connections[using]
-    return [
-        f.get_db_prep_save(f.pre_save(record, add=True), connection)
-        for f in _insert_fields(type(record))
-    ]
+    values = []
+    for f, attname, plain, computed in _preparers(type(record)):
+        value = f.pre_save(record, add=True) if computed else getattr(record, attname)
+        if value is None or type(value) is not plain:
+            value = f.get_db_prep_save(value, connection)
+        values.append(value)
+    return values
 
 
 def _fetchone(using: str, sql: str, params: Sequence[Any]) -> tuple | None:

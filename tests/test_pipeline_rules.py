@@ -15,6 +15,8 @@ import pytest
 from django.db import DataError, OperationalError
 from django.test import Client
 from django.urls import resolve
+from hypothesis import given
+from hypothesis import strategies as st
 from vonage_http_client.auth import Auth
 
 from delivery import statements
@@ -121,6 +123,30 @@ def test_plivo_url_with_an_undecodable_escape_is_403(client):
     )
     assert response.status_code == 403
     assert nothing_written()
+
+
+def test_a_form_of_more_fields_than_django_allows_is_403(client, settings):
+    """Read as Django reads ``request.POST``: past ``DATA_UPLOAD_MAX_NUMBER_FIELDS`` the form
+    is refused (TooManyFieldsSent), so the signature over it cannot be checked."""
+    fields = {**twilio.DELIVERED, **{f"Extra{n}": "x" for n in range(25)}}
+    made = build(Spec("twilio", "status", "form", fields), "http://testserver")
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 20
+    response = send(client, made)
+    assert response.status_code == 403, response.content
+    assert nothing_written()
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+    assert send(client, made).status_code == 200
+
+
+@given(st.binary(max_size=80) | st.text(alphabet="ab=&%+;é\x00 2F", max_size=40).map(str.encode))
+def test_a_form_body_reads_as_django_reads_request_post(body):
+    from django.http import QueryDict
+
+    from delivery.adapters import WebhookRequest
+
+    form = WebhookRequest("POST", "http://testserver/", "/", body).form
+    expected = QueryDict(body.decode("utf-8", errors="replace"), encoding="utf-8")
+    assert list(form.lists()) == list(expected.lists())
 
 
 def test_any_error_inside_a_signature_check_is_a_403_and_writes_nothing(client, monkeypatch):
