@@ -277,8 +277,10 @@ def _ingest_one(
     message, duplicate = statements.lock_message(
         event.provider, event.provider_message_id, using, count_key=key, now=now
     )
-    if duplicate:
+    if duplicate and message is not None:
         result.duplicates += 1
+        if person_known := message.recipient_hash:  # linked to its person without parsing
+            _store_raw(result, using, lambda: person_known)
         return
     created = message is None
     if message is None:

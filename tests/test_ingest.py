@@ -177,7 +177,7 @@ def test_dedupe_key_prefers_provider_event_id():
     assert len(long.dedupe_key) <= 255 and long.dedupe_key.startswith("twilio:sha256:")
 
 
-def test_a_report_costs_four_statements_and_a_duplicate_two():
+def test_a_report_costs_four_statements_and_a_duplicate_two(monkeypatch):
     """The lean path: a new report on a known message locks the message (and looks for a
     duplicate in the same statement on PostgreSQL), stores the request and the event and
     updates the summary; a report of a message we did not know inserts it with its summary
@@ -197,7 +197,11 @@ def test_a_report_costs_four_statements_and_a_duplicate_two():
     register_outbound(provider="twilio", provider_message_id="SMlean", to="+14155550100")
     sent = Event(provider_message_id="SMlean", status=Status.SENT, recipient="+14155550100")
     assert statements([sent]) == [*lock, "INSERT", "INSERT", "UPDATE"]
-    assert statements([sent]) == [*lock, "INSERT"]  # counted, and its request stored
+    with monkeypatch.context() as patched:  # a redelivery parses no number
+        patched.setattr("delivery.ingest.to_e164", lambda *a: pytest.fail("parsed"))
+        assert statements([sent]) == [*lock, "INSERT"]  # counted, and its request stored
+    redelivered = RawWebhook.objects.latest("id")
+    assert redelivered.recipient_hash == Message.objects.get().recipient_hash  # linked to them
     new = Event(provider_message_id="SMnew", status=Status.DELIVERED, recipient="+14155550101")
     assert statements([new]) == [lock[0], "INSERT", "INSERT", "INSERT"]  # message, request, event
     first = Message.objects.get(provider_message_id="SMnew")
