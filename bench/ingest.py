@@ -1,23 +1,27 @@
-"""Ingest throughput against the floor: one INSERT of the body, same server, same run.
+"""Ingest throughput against the floor (one INSERT of the body) and against the same work
+written by hand, on the same server, in the same run.
 
 ``make bench-ingest`` runs this inside a throwaway PostgreSQL cluster (``scripts/with-postgres.sh``
 sets ``DATABASE_URL``). It
 
-1. migrates, creates the floor's table, and starts gunicorn on loopback (the demo project with
+1. migrates, creates the references' tables, and starts gunicorn on loopback (the demo project with
    ``bench.settings``: ``DEBUG`` off, persistent connections) and prints its setup;
 2. builds the requests: Twilio status callbacks for distinct messages, signed with Twilio's SDK,
    each message's reports shuffled (out of order) and about 20 % of them sent twice;
 3. drives the server with wrk (``bench/ingest.lua``), alternating the floor (``/floor/``, the same
-   bodies) and the webhook, ``--pairs`` times each way round, then the same with only
-   duplicates (requests already stored); prints requests a second, p50 / p95 / p99 and errors of
-   each run, and the medians;
+   bodies), the webhook and the hand-written view (``/hand-written/``, the same requests;
+   ``bench/urls.py`` says what it does), ``--pairs`` times each way round, then the floor and
+   the webhook with only duplicates (requests already stored); prints requests a second, p50 /
+   p95 / p99 and errors of each run, and the medians;
 4. sends, open loop (a fixed schedule, latency counted from when a request was due), at 70 % of
    the webhook's median peak, for p99 under a load the server keeps up with;
 5. checks the database: every request answered 2xx stored once as a raw request, one event or
    one counted duplicate per request, each message's summary the one its events decide.
 
 Nothing here asserts a time: it prints figures. The ratios it prints (``sync ingest / floor``,
-``duplicates / floor``) are what docs/performance.md keeps.
+``duplicates / floor``, ``deferred accept / floor``, and ``hand-written / floor`` with ``sync
+ingest / hand-written``: how much of the gap is the work itself) are what docs/performance.md
+keeps.
 
     scripts/with-postgres.sh .venv/bin/python bench/ingest.py [--pairs 3] [--seconds 10]
     .venv/bin/python bench/ingest.py --smoke   # a second per run: does it all work?
@@ -51,6 +55,9 @@ CONNECTIONS = 8
 THREADS = 2
 STATUS_PATH = "/webhooks/twilio/status/"
 FLOOR_PATH = "/floor/"
+HAND_PATH = "/hand-written/"
+#: ``bench_hand_<name>``, made ``LIKE sms_delivery_<model>``: bench/urls.py's hand-written view.
+HAND_TABLES = {"raw": "rawwebhook", "message": "message", "event": "messageevent"}
 #: A message's reports, by how it ends (weights: most are delivered).
 LIVES = [
     (["queued", "sent", "delivered"], 70),
@@ -165,6 +172,12 @@ def floor_requests(port: int, webhook_requests: list[bytes]) -> list[bytes]:
         http_request(port, FLOOR_PATH, raw.partition(b"\r\n\r\n")[2], {})
         for raw in webhook_requests
     ]
+
+
+def hand_written_requests(webhook_requests: list[bytes]) -> list[bytes]:
+    """The same requests, signature included, to the hand-written view."""
+    old, new = f"POST {STATUS_PATH} ".encode(), f"POST {HAND_PATH} ".encode()
+    return [new + raw.removeprefix(old) for raw in webhook_requests]
 
 
 def http_request(port: int, path: str, body: bytes, headers: dict[str, str]) -> bytes:
@@ -334,7 +347,22 @@ def prepare_database(env: dict) -> None:
         "CREATE TABLE IF NOT EXISTS bench_floor (id bigserial PRIMARY KEY, "  # bench/urls.py
         "received_at timestamptz NOT NULL DEFAULT now(), body bytea NOT NULL)"
     )
-    script = f"from django.db import connection; connection.cursor().execute({sql!r})"
+    statements = [sql]
+    for name, model in HAND_TABLES.items():  # bench/urls.py's hand-written view
+        statements.append(
+            f"CREATE TABLE IF NOT EXISTS bench_hand_{name} "
+            f"(LIKE sms_delivery_{model} INCLUDING ALL)"
+        )
+    statements += [
+        "ALTER TABLE bench_hand_event ADD FOREIGN KEY (message_id) REFERENCES "
+        "bench_hand_message (id) DEFERRABLE INITIALLY DEFERRED",
+        "ALTER TABLE bench_hand_event ADD FOREIGN KEY (raw_webhook_id) REFERENCES "
+        "bench_hand_raw (id) DEFERRABLE INITIALLY DEFERRED",
+    ]
+    script = (
+        "from django.db import connection\n"
+        f"for sql in {statements!r}:\n    connection.cursor().execute(sql)"
+    )
     command = [python, "manage.py", "shell", "-v0", "-c", script]
     subprocess.run(command, cwd=ROOT, env=env, check=True)  # noqa: S603
 
@@ -504,6 +532,7 @@ def main() -> None:
         wrk(port, write_requests(floor_requests(port, warm), work / "warm-floor.req"), 1)
 
         floor_runs, sync_runs, dup_floor_runs, dup_runs, before_runs = [], [], [], [], []
+        hand_runs: list[dict] = []
         stored: list[bytes] = []
         print("\nmixed (new messages, out of order, 20 % duplicates):")
         for pair in range(options.pairs):
@@ -512,6 +541,7 @@ def main() -> None:
             runs = [
                 ("floor", floor_runs, port, floor_requests(port, webhook)),
                 ("sync ingest", sync_runs, port, webhook),
+                ("hand-written", hand_runs, port, hand_written_requests(webhook)),
             ]
             if old_port:
                 old = twilio_requests(old_port, per_run, f"b{pair:02d}", rng)
@@ -596,6 +626,8 @@ def main() -> None:
     errors = sum(r["non_2xx"] + r["socket_errors"] for r in webhook_runs) + held["non_2xx"]
     if errors:
         problems.append(f"{errors} webhook requests failed (non-2xx or socket errors)")
+    if failed := sum(r["non_2xx"] + r["socket_errors"] for r in hand_runs):
+        problems.append(f"{failed} requests to the hand-written view failed")
 
     floor = median_of(floor_runs, "rate")
     print(
@@ -606,6 +638,8 @@ def main() -> None:
     if before_runs:
         before = median_of(before_runs, "rate")
         print(f"before: {before:.1f} req/s; before / floor: {before / floor:.2f}")
+    hand = median_of(hand_runs, "rate")
+    print(f"hand-written: {hand:.1f} req/s")
     if not options.smoke:
         print(f"sync ingest / floor: {peak / floor:.2f}")
         duplicates = median_of(dup_runs, "rate") / median_of(dup_floor_runs, "rate")
@@ -613,6 +647,8 @@ def main() -> None:
         accept = median_of(accept_runs, "rate") / median_of(accept_floor_runs, "rate")
         print(f"deferred accept / floor: {accept:.2f}")
         print(f"deferred workers / sync ingest: {drained / peak:.2f}")
+        print(f"hand-written / floor: {hand / floor:.2f}")
+        print(f"sync ingest / hand-written: {peak / hand:.2f}")
         if bulk_runs:
             at_size = median_of(bulk_runs, "rate") / median_of(bulk_floor_runs, "rate")
             print(f"sync ingest / floor at {options.bulk:,} messages: {at_size:.2f}")

@@ -1,18 +1,64 @@
-"""The demo's URLs plus ``/floor/``: the least a Django view can do with a webhook.
+"""The demo's URLs plus the two references ``bench/ingest.py`` measures the webhook against.
 
-The floor stores the body in one INSERT inside a transaction and answers, on the same gunicorn
-workers, middleware and database connection settings as the webhook: what ingest is measured
-against (``bench/ingest.py``).
+- ``/floor/``: the least a Django view can do with a webhook: one INSERT of the body inside a
+  transaction.
+- ``/hand-written/``: the work a status callback needs, written by hand, without the ORM, DRF
+  or the app's rules: Twilio's SDK checks the signature (over the webhook's URL), the request,
+  the number and the payload are sealed with the app's keys, and four statements in one
+  transaction store the request, create-or-lock the message, store the event and set its
+  status, in copies of the app's tables (``bench_hand_*``: same columns, indexes and foreign
+  keys). It is not correct ingest (the last report wins, a redelivery is a new event unless
+  its key matches, the number is not parsed): it is what the work costs on this machine.
+
+Both run on the same gunicorn workers, middleware and database settings as the webhook.
 """
+
+import json
+import os
+import secrets
+from urllib.parse import parse_qsl
 
 from django.db import connection, transaction
 from django.http import HttpResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
+from twilio.request_validator import RequestValidator
 
 from config.urls import urlpatterns as demo_urlpatterns
+from delivery import crypto
+from delivery.recipients import recipient_hash
 
 FLOOR_TABLE = "bench_floor"
+#: The webhook's own URL path: what its callbacks are signed for.
+STATUS_PATH = "/webhooks/twilio/status/"
+
+_RAW = (
+    "INSERT INTO bench_hand_raw (provider, account, method, path, content_type, "
+    "request_encrypted, signature_valid, parse_error, received_at, recipient_hash) "
+    "VALUES ('twilio', %s, 'POST', %s, %s, %s, true, '', now(), %s) RETURNING id"
+)
+_MESSAGE = (
+    "INSERT INTO bench_hand_message (public_id, provider, provider_message_id, recipient_hash, "
+    "recipient_encrypted, destination_country, recipient_time_zone, sender_identity, "
+    "template_key, product_reference, current_status, status_event_key, error_code, "
+    "error_category, needs_review, created_at, updated_at) "
+    "VALUES (%s, 'twilio', %s, %s, %s, '', '', %s, '', '', 'accepted', '', '', '', false, "
+    "now(), now()) ON CONFLICT (provider, provider_message_id) DO UPDATE SET "
+    "updated_at = excluded.updated_at RETURNING id"
+)
+_EVENT = (
+    "INSERT INTO bench_hand_event (message_id, raw_webhook_id, provider_event_id, dedupe_key, "
+    "status, raw_status, error_code, error_category, error_detail, payload_encrypted, "
+    "received_at, applied, duplicate_count, source) "
+    "VALUES (%s, %s, '', %s, %s, %s, %s, '', '', %s, now(), true, 0, 'webhook') "
+    "ON CONFLICT (dedupe_key) DO UPDATE SET duplicate_count = "
+    "bench_hand_event.duplicate_count + 1 RETURNING id"
+)
+_SUMMARY = (
+    "UPDATE bench_hand_message SET current_status = %s, status_event_key = %s, "
+    "error_code = %s, updated_at = now() WHERE id = %s"
+)
+_validator = RequestValidator(os.environ.get("TWILIO_AUTH_TOKEN", ""))
 
 
 @csrf_exempt
@@ -22,4 +68,35 @@ def floor(request):
     return HttpResponse(b'{"success": true}', content_type="application/json")
 
 
-urlpatterns = [path("floor/", floor), *demo_urlpatterns]
+@csrf_exempt
+def hand_written(request):
+    body = request.body
+    form = dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
+    url = request.build_absolute_uri(STATUS_PATH)
+    if not _validator.validate(url, form, request.headers.get("X-Twilio-Signature", "")):
+        return HttpResponse(status=403)
+    headers = dict(request.headers)
+    sealed = crypto.encrypt_bytes(
+        json.dumps({"path": request.get_full_path(), "headers": headers}).encode() + b"\n" + body
+    )
+    sid, status, to = form["MessageSid"], form["MessageStatus"], form["To"]
+    code = form.get("ErrorCode", "")
+    person = recipient_hash(to)
+    key = f"twilio:{sid}:{status}:{code}:"
+    with transaction.atomic(), connection.cursor() as cursor:
+        content_type = request.content_type or ""
+        cursor.execute(
+            _RAW, [form.get("AccountSid", ""), request.path, content_type, sealed, person]
+        )
+        raw_id = cursor.fetchone()[0]
+        public_id = "msg_" + secrets.token_hex(10)
+        message = [public_id, sid, person, crypto.encrypt(to), form.get("From", "")]
+        cursor.execute(_MESSAGE, message)
+        message_id = cursor.fetchone()[0]
+        payload = crypto.encrypt_json(form)
+        cursor.execute(_EVENT, [message_id, raw_id, key, status, status, code, payload])
+        cursor.execute(_SUMMARY, [status, key, code, message_id])
+    return HttpResponse(b'{"success": true}', content_type="application/json")
+
+
+urlpatterns = [path("floor/", floor), path("hand-written/", hand_written), *demo_urlpatterns]
