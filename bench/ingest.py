@@ -56,6 +56,7 @@ THREADS = 2
 STATUS_PATH = "/webhooks/twilio/status/"
 FLOOR_PATH = "/floor/"
 HAND_PATH = "/hand-written/"
+HAND_ACCEPT_PATH = "/hand-written/accept/"
 #: ``bench_hand_<name>``, made ``LIKE sms_delivery_<model>``: bench/urls.py's hand-written view.
 HAND_TABLES = {"raw": "rawwebhook", "message": "message", "event": "messageevent"}
 #: A message's reports, by how it ends (weights: most are delivered).
@@ -174,9 +175,9 @@ def floor_requests(port: int, webhook_requests: list[bytes]) -> list[bytes]:
     ]
 
 
-def hand_written_requests(webhook_requests: list[bytes]) -> list[bytes]:
-    """The same requests, signature included, to the hand-written view."""
-    old, new = f"POST {STATUS_PATH} ".encode(), f"POST {HAND_PATH} ".encode()
+def hand_written_requests(webhook_requests: list[bytes], path: str = HAND_PATH) -> list[bytes]:
+    """The same requests, signature included, to a hand-written view (``path``)."""
+    old, new = f"POST {STATUS_PATH} ".encode(), f"POST {path} ".encode()
     return [new + raw.removeprefix(old) for raw in webhook_requests]
 
 
@@ -300,7 +301,12 @@ async def _open_loop(port: int, requests: list[bytes], rate: float, seconds: flo
 
 
 def open_loop(port: int, requests: list[bytes], rate: float, seconds: float) -> dict:
-    return asyncio.run(_open_loop(port, requests, rate, seconds))
+    """As ``_open_loop``, with the CPU the generator itself used a request: it shares the
+    machine with the server, and what it takes is not the server's to use."""
+    started = time.process_time()
+    result = asyncio.run(_open_loop(port, requests, rate, seconds))
+    result["client_ms"] = (time.process_time() - started) / max(1, result["sent"]) * 1000
+    return result
 
 
 # -- the server -------------------------------------------------------------------------------
@@ -526,6 +532,8 @@ def main() -> None:
         )
         warm = twilio_requests(port, 200, "w", rng)
         warm_up = wrk(port, write_requests(warm, work / "warm.req"), 1)
+        deferred_warm = twilio_requests(deferred_port, 200, "dw", rng)
+        deferred_warm_up = wrk(deferred_port, write_requests(deferred_warm, work / "warm.req"), 1)
         if old_port:
             warm = twilio_requests(old_port, 200, "x", rng)
             before_warm_up = wrk(old_port, write_requests(warm, work / "warm.req"), 1)
@@ -564,16 +572,19 @@ def main() -> None:
             f"\nopen loop at 70 % of the webhook's median peak ({rate:.0f} req/s for "
             f"{options.seconds:g} s, achieved {held['achieved']:.0f}): p50 {held['p50_ms']:.1f} "
             f"ms, p95 {held['p95_ms']:.1f} ms, p99 {held['p99_ms']:.1f} ms; non-2xx "
-            f"{held['non_2xx']}, socket errors {held['socket_errors']}"
+            f"{held['non_2xx']}, socket errors {held['socket_errors']}; the generator's own CPU "
+            f"{held['client_ms']:.2f} ms a request"
         )
 
         print("\ndeferred processing: acceptance (no worker running), then the workers' drain:")
-        accept_floor_runs, accept_runs = [], []
+        accept_floor_runs, accept_runs, hand_accept_runs = [], [], []
         for pair in range(options.pairs):
             deferred_requests = twilio_requests(deferred_port, per_run, f"d{pair:02d}", rng)
+            by_hand = hand_written_requests(deferred_requests, HAND_ACCEPT_PATH)
             runs = [
                 ("floor", accept_floor_runs, port, floor_requests(port, deferred_requests)),
                 ("deferred accept", accept_runs, deferred_port, deferred_requests),
+                ("hand-written accept", hand_accept_runs, deferred_port, by_hand),
             ]
             alternate(pair, runs, work, options.seconds)
         os.environ.update(deferred_env)
@@ -618,7 +629,7 @@ def main() -> None:
                 running.terminate()
                 running.wait(timeout=30)
 
-    webhook_runs = [warm_up, *sync_runs, *dup_runs, *accept_runs, *bulk_runs]
+    webhook_runs = [warm_up, deferred_warm_up, *sync_runs, *dup_runs, *accept_runs, *bulk_runs]
     if old_port:
         webhook_runs += [before_warm_up, *before_runs]
     answered_ok = sum(r["ok"] for r in webhook_runs) + held["ok"]
@@ -626,7 +637,7 @@ def main() -> None:
     errors = sum(r["non_2xx"] + r["socket_errors"] for r in webhook_runs) + held["non_2xx"]
     if errors:
         problems.append(f"{errors} webhook requests failed (non-2xx or socket errors)")
-    if failed := sum(r["non_2xx"] + r["socket_errors"] for r in hand_runs):
+    if failed := sum(r["non_2xx"] + r["socket_errors"] for r in hand_runs + hand_accept_runs):
         problems.append(f"{failed} requests to the hand-written view failed")
 
     floor = median_of(floor_runs, "rate")
@@ -649,6 +660,18 @@ def main() -> None:
         print(f"deferred workers / sync ingest: {drained / peak:.2f}")
         print(f"hand-written / floor: {hand / floor:.2f}")
         print(f"sync ingest / hand-written: {peak / hand:.2f}")
+        by_hand = median_of(hand_accept_runs, "rate") / median_of(accept_floor_runs, "rate")
+        print(f"hand-written accept / floor: {by_hand:.2f}")
+        for name, runs, floors in [
+            ("sync ingest", sync_runs, floor_runs),
+            ("duplicates", dup_runs, dup_floor_runs),
+            ("deferred accept", accept_runs, accept_floor_runs),
+            ("hand-written", hand_runs, floor_runs),
+        ]:
+            pairs = ", ".join(
+                f"{r['rate'] / f['rate']:.2f}" for r, f in zip(runs, floors, strict=True)
+            )
+            print(f"  {name} / floor, pair by pair: {pairs}")
         if bulk_runs:
             at_size = median_of(bulk_runs, "rate") / median_of(bulk_floor_runs, "rate")
             print(f"sync ingest / floor at {options.bulk:,} messages: {at_size:.2f}")

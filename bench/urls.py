@@ -9,6 +9,8 @@
   status, in copies of the app's tables (``bench_hand_*``: same columns, indexes and foreign
   keys). It is not correct ingest (the last report wins, a redelivery is a new event unless
   its key matches, the number is not parsed): it is what the work costs on this machine.
+- ``/hand-written/accept/``: what deferred mode's acceptance needs, by hand: the same signature
+  check and sealing, then the request's one INSERT (autocommit, as the app's).
 
 Both run on the same gunicorn workers, middleware and database settings as the webhook.
 """
@@ -68,17 +70,36 @@ def floor(request):
     return HttpResponse(b'{"success": true}', content_type="application/json")
 
 
-@csrf_exempt
-def hand_written(request):
+def _verified_and_sealed(request) -> tuple[dict[str, str], str] | None:
+    """The form and the sealed request; None if Twilio's signature does not match."""
     body = request.body
     form = dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
     url = request.build_absolute_uri(STATUS_PATH)
     if not _validator.validate(url, form, request.headers.get("X-Twilio-Signature", "")):
-        return HttpResponse(status=403)
+        return None
     headers = dict(request.headers)
     sealed = crypto.encrypt_bytes(
         json.dumps({"path": request.get_full_path(), "headers": headers}).encode() + b"\n" + body
     )
+    return form, sealed
+
+
+@csrf_exempt
+def hand_written_accept(request):
+    if (verified := _verified_and_sealed(request)) is None:
+        return HttpResponse(status=403)
+    form, sealed = verified
+    with connection.cursor() as cursor:
+        params = [form.get("AccountSid", ""), request.path, request.content_type or "", sealed, ""]
+        cursor.execute(_RAW, params)
+    return HttpResponse(b'{"success": true, "deferred": true}', content_type="application/json")
+
+
+@csrf_exempt
+def hand_written(request):
+    if (verified := _verified_and_sealed(request)) is None:
+        return HttpResponse(status=403)
+    form, sealed = verified
     sid, status, to = form["MessageSid"], form["MessageStatus"], form["To"]
     code = form.get("ErrorCode", "")
     person = recipient_hash(to)
@@ -99,4 +120,9 @@ def hand_written(request):
     return HttpResponse(b'{"success": true}', content_type="application/json")
 
 
-urlpatterns = [path("floor/", floor), path("hand-written/", hand_written), *demo_urlpatterns]
+urlpatterns = [
+    path("floor/", floor),
+    path("hand-written/", hand_written),
+    path("hand-written/accept/", hand_written_accept),
+    *demo_urlpatterns,
+]

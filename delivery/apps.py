@@ -1,5 +1,7 @@
 """App config for the delivery records and webhook ingest."""
 
+import logging
+
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
@@ -12,6 +14,15 @@ class DeliveryConfig(AppConfig):
 
     def ready(self):
         from . import checks  # noqa: F401 - registers the system checks
+        from .conf import app_settings
         from .registry import preload_enabled
 
         preload_enabled()
+        if app_settings.PROCESSING == "deferred":
+            # The task framework now, not on each worker's first webhook (a tenth of a second).
+            try:
+                from . import deferred  # noqa: F401
+            except Exception:  # noqa: BLE001 - never a reason not to start: the webhook answers 503
+                logging.getLogger("delivery").warning(
+                    "deferred processing: no task framework to load", exc_info=True
+                )

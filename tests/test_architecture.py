@@ -162,3 +162,21 @@ print(" ".join(sorted(m for m in sys.modules if m.split(".")[0] in ("telnyx", "n
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "", out.stdout
+
+
+def test_a_deferred_mode_worker_loads_the_task_framework_at_start_up():
+    """Not on its first webhook: that import cost each worker's first request a tenth of a
+    second (the first deferred accept run of make bench-ingest showed it)."""
+    import subprocess
+    import sys
+
+    from bench.footprint import environment
+
+    script = "import sys, django; django.setup(); print('delivery.deferred' in sys.modules)"
+    env = {**environment(["twilio"]), "DATABASE_URL": "sqlite:///:memory:"}
+    for mode, loaded in [("deferred", "True"), ("sync", "False")]:
+        env["SMS_DELIVERY_PROCESSING"] = mode
+        out = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+        )
+        assert out.stdout.strip() == loaded, (mode, out.stderr)
