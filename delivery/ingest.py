@@ -113,7 +113,10 @@ def ingest(
                     stored.recipient_hash = person
                     stored.save(using=using, update_fields=["recipient_hash"])
             whom = partial(_person_of, fitted)
-            for event in fitted:
+            # Reports in (provider, message id) order: two requests naming the same messages
+            # lock them in the same order, never in two (a deadlock). The summary rule does not
+            # depend on the order; a message's own reports keep theirs (a stable sort).
+            for event in sorted(fitted, key=_lock_order):
                 if isinstance(event, InboundEvent):
                     _ingest_inbound(event, result, using)
                 else:
@@ -152,6 +155,12 @@ def ingest(
         )
         transaction.on_commit(announce, using=using)
     return result
+
+
+def _lock_order(event: Event) -> tuple[str, str]:
+    if isinstance(event, InboundEvent):
+        return ("", "")  # locks no message: first, as they came
+    return (event.provider, event.provider_message_id)
 
 
 def _store_raw(result: IngestResult, using: str, person: Callable[[], str]) -> None:
@@ -289,7 +298,7 @@ def _ingest_one(
     located = bool(not message.recipient_hash and event.recipient and _locate(message, event))
     new_key = precedence_key(event.status, event.provider_occurred_at, event.error_code, key)
     applies = supersedes(new_key, message.summary_key())
-    previous = message.current_status
+    previous = str(message.current_status)  # text, as read from the row (not the enum default)
     changed = _fold_into_summary(message, event, key, applies, now)
     if created and not statements.insert_unless_duplicate(
         message, using, conflict=("provider", "provider_message_id")

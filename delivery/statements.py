@@ -153,10 +153,13 @@ def lock_message(
     whether its event ``count_key`` is stored already, in which case one more delivery of it
     (a provider's retry) was counted at ``now``.
 
-    The lock is ``FOR NO KEY UPDATE``: events of the message inserted by other transactions (a
-    foreign key's ``KEY SHARE``) are not blocked by it, and no row version is written. Always
-    the message first, then its event: rows are never locked in two orders. On PostgreSQL the
-    lock and the count are one statement (a data-modifying ``WITH``). The whole row is
+    On PostgreSQL the lock is ``FOR NO KEY UPDATE``: events of the message inserted by other
+    transactions (a foreign key's ``KEY SHARE``) are not blocked by it, and no row version is
+    written; the lock and the count are one statement (a data-modifying ``WITH``). Always the
+    message first, then its event. SQLite has no row locks: the statement is an ``UPDATE`` that
+    changes nothing, so the transaction holds the database's write lock from its first
+    statement and a concurrent one waits for it (a ``SELECT`` first would let two transactions
+    read, then fail with "database is locked" when both write). The whole row is
     returned: receivers of ``message_status_changed`` read any field of it, and a field loaded
     later would be a query each, after the lock is gone.
     """
@@ -182,20 +185,13 @@ def lock_message(
 def _lock_sql(using: str, counts: bool) -> str:
     connection = connections[using]
     q = connection.ops.quote_name
-    features = connection.features
-    lock = (
-        "FOR NO KEY UPDATE"
-        if features.has_select_for_no_key_update
-        else "FOR UPDATE"
-        if features.has_select_for_update
-        else ""  # SQLite: a writing transaction has the database to itself
-    )
     message, event = q(Message._meta.db_table), q(MessageEvent._meta.db_table)
     columns = ", ".join(q(_column(Message, name)) for name in _fields(Message))
-    select = (
-        f"SELECT {columns} FROM {message} "  # noqa: S608 - names, not input
-        f"WHERE {q('provider')} = %s AND {q('provider_message_id')} = %s {lock}"
-    )
+    where = f"WHERE {q('provider')} = %s AND {q('provider_message_id')} = %s"
+    if not connection.features.has_select_for_no_key_update:  # SQLite: see lock_message
+        updated = q("updated_at")
+        return f"UPDATE {message} SET {updated} = {updated} {where} RETURNING {columns}"  # noqa: S608
+    select = f"SELECT {columns} FROM {message} {where} FOR NO KEY UPDATE"  # noqa: S608
     if not counts:
         return select
     count = q("duplicate_count")

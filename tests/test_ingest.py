@@ -1,5 +1,6 @@
 """The ingest service on any database: idempotency, precedence, evidence, signals."""
 
+import os
 from datetime import UTC, datetime
 
 import pytest
@@ -193,7 +194,7 @@ def test_a_report_costs_four_statements_and_a_duplicate_two(monkeypatch):
             q["sql"].split(" ")[0] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]
         ]
 
-    lock = ["WITH"] if connection.vendor == "postgresql" else ["SELECT", "UPDATE"]
+    lock = ["WITH"] if connection.vendor == "postgresql" else ["UPDATE", "UPDATE"]
     register_outbound(provider="twilio", provider_message_id="SMlean", to="+14155550100")
     sent = Event(provider_message_id="SMlean", status=Status.SENT, recipient="+14155550100")
     assert statements([sent]) == [*lock, "INSERT", "INSERT", "UPDATE"]
@@ -213,12 +214,31 @@ def test_a_report_costs_four_statements_and_a_duplicate_two(monkeypatch):
     # The summary update names only what changed.
     with CaptureQueriesContext(connection) as queries:
         ingest([Event(provider_message_id="SMlean", status=Status.DELIVERED)])
-    [update] = [
+    *_, update = [  # the last: on SQLite the lock is an UPDATE too
         q["sql"]
         for q in queries.captured_queries
         if q["sql"].startswith('UPDATE "sms_delivery_message"')
     ]
     assert "recipient_encrypted" not in update and "current_status" in update
+
+
+@pytest.mark.parametrize("known", [False, True], ids=["first report", "known message"])
+def test_receivers_get_the_previous_status_as_text(django_capture_on_commit_callbacks, known):
+    """As read from the row, whether the message was known or created by this report."""
+    if known:
+        register_outbound(provider="twilio", provider_message_id="SMtext")
+    seen = []
+
+    def receiver(previous_status, **kwargs):
+        seen.append(previous_status)
+
+    message_status_changed.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            ingest([Event(provider_message_id="SMtext", status=Status.DELIVERED)])
+    finally:
+        message_status_changed.disconnect(receiver)
+    assert seen == ["accepted"] and type(seen[0]) is str
 
 
 def test_receivers_get_the_whole_message_without_another_query(
@@ -266,3 +286,60 @@ def test_a_request_is_linked_to_the_first_person_it_names():
         raw,
     )
     assert RawWebhook.objects.get().recipient_hash == recipient_hash("+14155550100")
+
+
+SQLITE_RACE = """
+import sys, threading
+import django
+django.setup()
+from django.core.management import call_command
+from django.db import connections
+from delivery.events import NormalizedEvent
+from delivery.ingest import ingest
+from delivery.models import Message, MessageEvent
+
+call_command("migrate", verbosity=0)
+errors = []
+
+def report(sid, status):
+    try:
+        ingest([NormalizedEvent(provider="twilio", provider_message_id=sid, raw_status=status,
+                                status=status, recipient="+14155550100")])
+    except Exception as exc:
+        errors.append(type(exc).__name__)
+    finally:
+        connections.close_all()
+
+for round in range(5):
+    barrier = threading.Barrier(6)
+    statuses = ["sent", "delivered", "undelivered", "read", "failed", "expired"]
+    threads = [threading.Thread(target=lambda s=s: (barrier.wait(), report(f"SM{round}", s)))
+               for s in statuses]
+    for thread in threads: thread.start()
+    for thread in threads: thread.join()
+print(len(errors), Message.objects.count(), MessageEvent.objects.count())
+"""
+
+
+@pytest.mark.slow
+def test_concurrent_reports_on_sqlite_wait_for_each_other_instead_of_failing(tmp_path):
+    """On SQLite (development, the demo's threaded server) a report's transaction writes first,
+    so a concurrent one waits for the database's write lock rather than failing with "database
+    is locked" (a 503) when both read first and then write. Six threads, five rounds, on a
+    database file as the demo uses."""
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'race.sqlite3'}",
+        "SECRET_KEY": "race-secret-key-0123456789-0123456789",
+        "SMS_DELIVERY_HASH_KEY": "race-hash-key",
+        "SMS_DELIVERY_ENCRYPTION_KEYS": "race-encryption-key",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", SQLITE_RACE], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["0", "5", "30"], out.stdout

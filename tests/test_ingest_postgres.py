@@ -89,6 +89,27 @@ def test_many_messages_and_statuses_at_once_lose_nothing():
     assert set(Message.objects.values_list("current_status", flat=True)) == {Status.DELIVERED}
 
 
+@pytest.mark.parametrize("known", [False, True], ids=["new messages", "known messages"])
+def test_requests_naming_the_same_messages_in_two_orders_do_not_deadlock(known):
+    """Reports of one request are applied in (provider, message id) order: [X, Y] and [Y, X]
+    racing lock X then Y both, instead of deadlocking (a 503 and a retry for one of them)."""
+    for round in range(10):
+        x, y = f"SMx{round:030d}", f"SMy{round:030d}"
+        if known:
+            ingest([Event(provider_message_id=x), Event(provider_message_id=y)])
+        one = [
+            Event(provider_message_id=x, status=Status.SENT),
+            Event(provider_message_id=y, status=Status.SENT),
+        ]
+        other = [
+            Event(provider_message_id=y, status=Status.DELIVERED),
+            Event(provider_message_id=x, status=Status.DELIVERED),
+        ]
+        race([lambda one=one: ingest(one), lambda other=other: ingest(other)])
+    delivered = Message.objects.filter(current_status=Status.DELIVERED).count()
+    assert delivered == 20
+
+
 def test_the_same_stop_from_eight_threads_is_one_opt_out():
     from delivery.events import ConsentChange, InboundEvent
     from delivery.models import InboundMessage
