@@ -7,8 +7,9 @@ already decided. A redelivered report costs two (the lock-and-count, the request
 row gets one new version per report, not two. The ORM composed each statement again on every
 request, locked and read the message twice when it was new, and wrote every column back.
 
-SQLite (>= 3.35) runs the same statements, except that the count is a statement of its own
-(it has no data-modifying ``WITH``).
+SQLite (>= 3.35) has no row locks and no data-modifying ``WITH``: there the lock is an
+``UPDATE`` that changes nothing (the transaction's first statement is a write, so a concurrent
+one waits for it) and the count is a statement of its own.
 """
 
 from __future__ import annotations
