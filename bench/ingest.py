@@ -202,11 +202,11 @@ def write_requests(requests: list[bytes], path: Path) -> Path:
 # -- load -------------------------------------------------------------------------------------
 
 
-def cpu_seconds() -> dict[str, float]:
-    """CPU time used so far by the web workers (gunicorn) and the database (postgres), from
-    /proc (Linux): what one request costs each side."""
+def cpu_seconds() -> dict[int, tuple[str, float]]:
+    """CPU time used so far by each web worker (gunicorn) and database (postgres) process, from
+    /proc (Linux), by process id: what one request costs each side (:func:`cpu_used`)."""
     tick = os.sysconf("SC_CLK_TCK")
-    used = {"app": 0.0, "database": 0.0}
+    used = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
@@ -216,7 +216,17 @@ def cpu_seconds() -> dict[str, float]:
         fields = text[text.rindex(")") + 2 :].split()
         side = "app" if "gunicorn" in name else "database" if name.startswith("postgres") else ""
         if side:
-            used[side] += (int(fields[11]) + int(fields[12])) / tick
+            used[int(stat.parent.name)] = (side, (int(fields[11]) + int(fields[12])) / tick)
+    return used
+
+
+def cpu_used(before: dict, after: dict) -> dict[str, float]:
+    """Seconds each side used between two readings, process by process: one that ended in
+    between (a database backend closing) is not counted, rather than counted negative."""
+    used = {"app": 0.0, "database": 0.0}
+    for pid, (side, seconds) in after.items():
+        earlier = before.get(pid)
+        used[side] += seconds - (earlier[1] if earlier and earlier[0] == side else 0.0)
     return used
 
 
@@ -241,9 +251,8 @@ def wrk(port: int, requests_file: Path, seconds: float) -> dict:
     result = json.loads(output.strip().splitlines()[-1])
     result["rate"] = result["requests"] / (result["duration_us"] / 1e6)
     result["ok"] = result["requests"] - result["non_2xx"]
-    after = cpu_seconds()
-    for side in after:
-        result[f"{side}_ms"] = (after[side] - before[side]) / max(1, result["requests"]) * 1000
+    for side, seconds in cpu_used(before, cpu_seconds()).items():
+        result[f"{side}_ms"] = seconds / max(1, result["requests"]) * 1000
     return result
 
 
