@@ -167,7 +167,8 @@ def lock_message(
     connection = connections[using]
     fields = tuple(_fields(Message))
     params: list[Any] = [provider, provider_message_id]
-    counts = bool(count_key) and connection.vendor == "postgresql"
+    # The count rides on the lock where there are row locks (PostgreSQL): see _lock_sql.
+    counts = bool(count_key) and connection.features.has_select_for_no_key_update
     if counts:
         when = _fields(MessageEvent)["last_duplicate_at"].get_db_prep_save(now, connection)
         params += [when, count_key]
