@@ -46,25 +46,10 @@ from .filters import (
 )
 from .models import RevealLog
 from .pagination import CappedCountPaginator
+from .read_only import ReadOnlyAdmin
 from .replay import ReplayActionMixin
 from .search import NumberSearchMixin
 from .views import MessagePagesMixin, RawWebhookPagesMixin
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Evidence is never added, edited or deleted through the console."""
-
-    # "Show counts" would run an uncapped COUNT per filter choice over the whole table.
-    show_facets = admin.ShowFacets.NEVER
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Message)

@@ -22,6 +22,7 @@ from delivery.models import Alert, Message
 
 from .display import country_name, flag
 from .models import DeliveryAnalytics
+from .read_only import ReadOnlyAdmin
 
 WINDOWS = {"24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days"}
 #: Below this many finished messages a group's rate swings too much to highlight its change.
@@ -130,17 +131,8 @@ def stale(report: analytics.Report) -> bool:
 
 
 @admin.register(DeliveryAnalytics)
-class DeliveryAnalyticsAdmin(admin.ModelAdmin):
+class DeliveryAnalyticsAdmin(ReadOnlyAdmin):
     """One page, no list: the admin index links it as "Delivery analytics"."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def changelist_view(self, request, extra_context=None):
         if not self.has_view_permission(request):
