@@ -19,7 +19,7 @@ class DeliveryConfig(AppConfig):
 
         preload_enabled()
         if app_settings.PROCESSING == "deferred":
-            # The task framework now, not on each worker's first webhook (a tenth of a second).
+            # The task framework now, not on each worker's first webhook.
             try:
                 from . import deferred  # noqa: F401
             except Exception:  # noqa: BLE001 - never a reason not to start: the webhook answers 503

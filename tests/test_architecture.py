@@ -165,8 +165,8 @@ print(" ".join(sorted(m for m in sys.modules if m.split(".")[0] in ("telnyx", "n
 
 
 def test_a_deferred_mode_worker_loads_the_task_framework_at_start_up():
-    """Not on its first webhook: that import cost each worker's first request a tenth of a
-    second (the first deferred accept run of make bench-ingest showed it)."""
+    """Not on its first webhook, which would pay for the import (with --preload the master
+    imports it once and the workers share it)."""
     import subprocess
     import sys
 

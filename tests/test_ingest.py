@@ -223,22 +223,16 @@ def test_a_report_costs_four_statements_and_a_duplicate_two(monkeypatch):
 
 
 @pytest.mark.parametrize("known", [False, True], ids=["first report", "known message"])
-def test_receivers_get_the_previous_status_as_text(django_capture_on_commit_callbacks, known):
+def test_receivers_get_the_previous_status_as_text(
+    transitions, django_capture_on_commit_callbacks, known
+):
     """As read from the row, whether the message was known or created by this report."""
     if known:
         register_outbound(provider="twilio", provider_message_id="SMtext")
-    seen = []
-
-    def receiver(previous_status, **kwargs):
-        seen.append(previous_status)
-
-    message_status_changed.connect(receiver)
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            ingest([Event(provider_message_id="SMtext", status=Status.DELIVERED)])
-    finally:
-        message_status_changed.disconnect(receiver)
-    assert seen == ["accepted"] and type(seen[0]) is str
+    delivered = Event(provider_message_id="SMtext", status=Status.DELIVERED)
+    run([delivered], django_capture_on_commit_callbacks)
+    [(previous, _, _)] = transitions
+    assert previous == "accepted" and type(previous) is str
 
 
 def test_receivers_get_the_whole_message_without_another_query(
