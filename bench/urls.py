@@ -15,8 +15,8 @@
 Both run on the same gunicorn workers, middleware and database settings as the webhook.
 """
 
+import functools
 import json
-import os
 import secrets
 from urllib.parse import parse_qsl
 
@@ -29,6 +29,7 @@ from twilio.request_validator import RequestValidator
 from config.urls import urlpatterns as demo_urlpatterns
 from delivery import crypto
 from delivery.recipients import recipient_hash
+from delivery.registry import get_provider
 
 FLOOR_TABLE = "bench_floor"
 #: The webhook's own URL path: what its callbacks are signed for.
@@ -60,7 +61,12 @@ _SUMMARY = (
     "UPDATE bench_hand_message SET current_status = %s, status_event_key = %s, "
     "error_code = %s, updated_at = now() WHERE id = %s"
 )
-_validator = RequestValidator(os.environ.get("TWILIO_AUTH_TOKEN", ""))
+
+
+@functools.cache
+def _validator() -> RequestValidator:
+    """Twilio's validator with the app's own Twilio token (``SMS_DELIVERY["PROVIDERS"]``)."""
+    return RequestValidator(get_provider("twilio").options.auth_tokens[0])
 
 
 @csrf_exempt
@@ -75,7 +81,7 @@ def _verified_and_sealed(request) -> tuple[dict[str, str], str] | None:
     body = request.body
     form = dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
     url = request.build_absolute_uri(STATUS_PATH)
-    if not _validator.validate(url, form, request.headers.get("X-Twilio-Signature", "")):
+    if not _validator().validate(url, form, request.headers.get("X-Twilio-Signature", "")):
         return None
     headers = dict(request.headers)
     sealed = crypto.encrypt_bytes(

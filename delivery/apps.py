@@ -1,7 +1,5 @@
 """App config for the delivery records and webhook ingest."""
 
-import logging
-
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
@@ -15,6 +13,7 @@ class DeliveryConfig(AppConfig):
     def ready(self):
         from . import checks  # noqa: F401 - registers the system checks
         from .conf import app_settings
+        from .masking import get_logger
         from .registry import preload_enabled
 
         preload_enabled()
@@ -23,6 +22,6 @@ class DeliveryConfig(AppConfig):
             try:
                 from . import deferred  # noqa: F401
             except Exception:  # noqa: BLE001 - never a reason not to start: the webhook answers 503
-                logging.getLogger("delivery").warning(
+                get_logger("delivery.deferred").warning(
                     "deferred processing: no task framework to load", exc_info=True
                 )
