@@ -13,15 +13,19 @@ rules for anything that goes wrong, whatever the provider and whatever the input
 
 Every DRF policy is set here, so the host project's ``REST_FRAMEWORK`` defaults (session auth,
 ``IsAuthenticated``, throttles, versioning, content negotiation, exception handler) never decide
-whether a provider's request is processed.
+whether a provider's request is processed. A provider's POST or GET is answered without DRF's
+request wrapper and negotiation, none of whose policies applies to it (they showed in the
+profile of deferred acceptance); an error it raises is answered by DRF, as any other.
 """
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import DatabaseError, transaction
-from django.http import QueryDict, UnreadablePostError
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict, UnreadablePostError
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import status
@@ -66,9 +70,8 @@ class IgnoreAccept(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
-def read_webhook(request) -> WebhookRequest:
+def read_webhook(django_request: HttpRequest) -> WebhookRequest:
     """The raw request, read once; 413 if the body is over ``MAX_BODY_BYTES``."""
-    django_request = request._request
     limit = app_settings.MAX_BODY_BYTES
     try:
         declared = int(django_request.META.get("CONTENT_LENGTH") or 0)
@@ -82,12 +85,13 @@ def read_webhook(request) -> WebhookRequest:
         raise ParseError("The body could not be read.") from exc
     if len(body) > limit:
         raise PayloadTooLarge(f"Body is over the {limit}-byte limit.")
+    path = django_request.get_full_path()
     base = app_settings.WEBHOOK_BASE_URL
-    url = base + django_request.get_full_path() if base else django_request.build_absolute_uri()
+    url = base + path if base else django_request.build_absolute_uri()
     return WebhookRequest(
-        method=django_request.method,
+        method=cast(str, django_request.method),  # set on every request a server built
         url=url,
-        path=django_request.get_full_path(),
+        path=path,
         body=body,
         headers=dict(django_request.headers),
         query=_query(django_request),
@@ -157,18 +161,36 @@ class ProviderWebhookView(APIView):
             raise NotFound(f"{provider.name} has no inbound webhook.")
         return provider
 
+    def dispatch(self, request, *args, **kwargs):
+        """A provider's POST or GET goes straight to :meth:`receive`; what it raises is
+        answered by DRF, as DRF's own ``dispatch`` would; any other method is DRF's."""
+        if request.method not in ("POST", "GET"):
+            return super().dispatch(request, *args, **kwargs)
+        try:
+            return self.receive(request, kwargs["provider_name"])
+        except Exception as exc:  # noqa: BLE001 - rendered (or re-raised) by DRF's handling
+            self.args, self.kwargs = args, kwargs
+            self.request = drf_request = self.initialize_request(request, *args, **kwargs)
+            self.headers = self.default_response_headers
+            self.initial(drf_request, *args, **kwargs)  # negotiation; no auth, no throttles
+            answer = self.handle_exception(exc)
+            return self.finalize_response(drf_request, answer, *args, **kwargs)
+
     def head(self, request, provider_name):
         self.provider(provider_name)
         return Response(status=status.HTTP_200_OK)
 
-    def get(self, request, provider_name):
-        # Twilio, Vonage and Plivo can be set to call with GET; the pipeline is the same.
-        return self.post(request, provider_name)
-
     def post(self, request, provider_name):
+        return self.receive(request._request, provider_name)
+
+    # Twilio, Vonage and Plivo can be set to call with GET; the pipeline is the same.
+    get = post
+
+    def receive(self, django_request: HttpRequest, provider_name: str) -> HttpResponse:
+        """Verify, parse, ingest (or store for a task, in deferred mode), answer."""
         provider = self.provider(provider_name)
         try:
-            webhook = read_webhook(request)
+            webhook = read_webhook(django_request)
             verified = self._verify(provider, webhook)
             return self._process(provider, webhook, _evidence(webhook, provider, verified))
         except DatabaseError as exc:
@@ -218,7 +240,7 @@ class ProviderWebhookView(APIView):
                 f"Signature could not be verified ({type(exc).__name__})."
             ) from exc
 
-    def _process(self, provider, webhook: WebhookRequest, raw: RawRequest) -> Response:
+    def _process(self, provider, webhook: WebhookRequest, raw: RawRequest) -> HttpResponse:
         """Parse and ingest a verified request; what cannot be read is kept for review (400).
 
         In deferred mode a delivery report is only stored, and read by a task
@@ -245,12 +267,14 @@ class ProviderWebhookView(APIView):
             reason = f"Unreadable request ({type(exc).__name__})."
         else:
             answer = provider.inbound_response(stored) if self.kind == "inbound" else None
-            return answer or Response({"success": True, "processed": len(events), "new": stored})
+            return answer or JsonResponse(
+                {"success": True, "processed": len(events), "new": stored}
+            )
         store_unparsed(raw, reason)
         raise MalformedPayload(mask_text(reason))
 
     @staticmethod
-    def _defer(raw: RawRequest) -> Response:
+    def _defer(raw: RawRequest) -> HttpResponse:
         try:
             from .deferred import accept  # imports the task framework: only in deferred mode
         except ImportError as exc:  # check E010 says so too; a 503 makes the provider retry
@@ -258,4 +282,4 @@ class ProviderWebhookView(APIView):
                 "PROCESSING is 'deferred' but no task framework is installed."
             ) from exc
         accept(raw)
-        return Response({"success": True, "deferred": True})
+        return JsonResponse({"success": True, "deferred": True})

@@ -13,7 +13,7 @@ import logging
 
 import pytest
 from django.db import DataError, OperationalError
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.urls import resolve
 from hypothesis import given
 from hypothesis import strategies as st
@@ -348,6 +348,43 @@ def test_the_host_exception_handler_does_not_apply(client, settings):
 
 def host_exception_handler(exc, context):
     raise AssertionError("the host's exception handler reached a webhook")
+
+
+@pytest.mark.parametrize("method", ["put", "patch", "delete"])
+def test_a_method_no_provider_uses_is_drf_s_405_and_writes_nothing(client, method):
+    """POST and GET skip DRF's dispatch (answered by the view itself); the rest still go
+    through it."""
+    response = getattr(client, method)("/webhooks/twilio/status/", b"MessageSid=SM1")
+    assert response.status_code == 405 and response.json()["detail"]
+    assert nothing_written()
+
+
+def test_options_lists_the_methods_providers_use(client):
+    response = client.options("/webhooks/twilio/status/")
+    assert response.status_code == 200
+    assert {"GET", "POST", "HEAD"} <= {m.strip() for m in response["Allow"].split(",")}
+
+
+def test_an_error_on_the_view_s_own_path_is_rendered_by_drf(client):
+    """POST and GET skip DRF's dispatch: what they raise is still answered by DRF."""
+    response = request(client, "twilio", twilio.DELIVERED, signed=False)
+    assert response.status_code == 403
+    assert response["Content-Type"] == "application/json"
+    assert "signature" in response.json()["detail"].lower()
+
+
+def test_a_bug_on_the_view_s_own_path_surfaces_as_itself_while_debugging(settings, monkeypatch):
+    """DRF re-raises what it cannot answer; with DEBUG on it first reads the negotiated
+    renderer, which the view's own path must have set, or a bug would show as another."""
+    settings.DEBUG = True
+
+    def broken(name):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("delivery.views.get_provider", broken)
+    view = ProviderWebhookView.as_view()
+    with pytest.raises(RuntimeError, match="a bug"):
+        view(RequestFactory().post("/webhooks/twilio/status/"), provider_name="twilio")
 
 
 def test_the_answer_follows_the_commit_even_with_atomic_requests():
