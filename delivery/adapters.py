@@ -66,7 +66,7 @@ class WebhookRequest:
     def header(self, name: str, default: str = "") -> str:
         return self._lower_headers.get(name.lower(), default)
 
-    @property
+    @cached_property
     def content_type(self) -> str:
         return self.header("Content-Type").split(";")[0].strip().lower()
 

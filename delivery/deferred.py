@@ -94,8 +94,8 @@ class Outcome:
     POSTPONED = "waiting for settings"  #: the provider's settings cannot read it yet
 
 
-def accept(raw: RawRequest) -> RawWebhook:
-    """Store ``raw`` as pending (one INSERT) and, once it commits, wake a drain.
+def accept(raw: RawRequest) -> int:
+    """Store ``raw`` as pending (one INSERT) and, once it commits, wake a drain; its id.
 
     A drain that cannot be enqueued is logged, not raised: the request is stored, so the
     provider gets its 2xx, and the next request or the sweeper picks it up.
@@ -103,11 +103,15 @@ def accept(raw: RawRequest) -> RawWebhook:
     from . import statements
 
     using = router.db_for_write(RawWebhook)
-    record = raw.record()
-    record.pending = True
-    statements.insert(record, using)
-    transaction.on_commit(partial(_wake, record.pk), using=using)
-    return record
+    columns = {
+        **raw.columns(),
+        "received_at": timezone.now(),
+        "recipient_hash": "",
+        "pending": True,
+    }
+    raw_id = statements.insert_columns(RawWebhook, columns, using)
+    transaction.on_commit(partial(_wake, raw_id), using=using)
+    return raw_id
 
 
 class _Throttle:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 from django.db import DataError, IntegrityError, router, transaction
 from django.utils import timezone
@@ -50,24 +51,28 @@ class RawRequest:
     account: str = ""
     signature_valid: bool | None = True
 
-    def record(self, parse_error: str = "") -> RawWebhook:
-        """The row that keeps this request: readable parts fitted, the exact request sealed."""
+    def columns(self, parse_error: str = "") -> dict[str, Any]:
+        """The row that keeps this request, by field: readable parts fitted, the exact
+        request sealed."""
 
         def length(name: str) -> int:
             return storable.column_length(RawWebhook, name)
 
-        record = RawWebhook(
-            provider=storable.text(self.provider, length("provider"), name="provider"),
-            account=storable.identifier(self.account, length("account"), name="account"),
-            method=storable.text(self.method, length("method"), name="method"),
-            content_type=storable.word(
+        return {
+            "provider": storable.text(self.provider, length("provider"), name="provider"),
+            "account": storable.identifier(self.account, length("account"), name="account"),
+            "method": storable.text(self.method, length("method"), name="method"),
+            "content_type": storable.word(
                 self.content_type, length("content_type"), name="content type"
             ),
-            signature_valid=self.signature_valid,
-            parse_error=storable.text(mask_text(parse_error), name="parse error"),
-        )
-        record.seal(self.path, self.headers, self.body)
-        return record
+            "signature_valid": self.signature_valid,
+            "parse_error": storable.text(mask_text(parse_error), name="parse error"),
+            **RawWebhook.seal(self.path, self.headers, self.body),
+        }
+
+    def record(self, parse_error: str = "") -> RawWebhook:
+        """The row that keeps this request (not saved)."""
+        return RawWebhook(**self.columns(parse_error))
 
 
 @dataclass

@@ -136,11 +136,15 @@ class RawWebhook(models.Model):
     def __str__(self):
         return f"{self.provider} {self.method} {self.received_at:%Y-%m-%d %H:%M:%S}"
 
-    def seal(self, path: str, headers: dict[str, str], body: bytes) -> None:
-        """Store the request encrypted, and its path with numbers masked for display."""
-        self.path = mask_text(path)
+    @staticmethod
+    def seal(path: str, headers: dict[str, str], body: bytes) -> dict[str, str]:
+        """The columns that keep a request: encrypted as received (read back by
+        :attr:`sealed`), and its path with numbers masked for display."""
         meta = json.dumps({"path": path, "headers": headers}, ensure_ascii=True)
-        self.request_encrypted = crypto.encrypt_bytes(meta.encode() + b"\n" + body)
+        return {
+            "path": mask_text(path),
+            "request_encrypted": crypto.encrypt_bytes(meta.encode() + b"\n" + body),
+        }
 
     @cached_property
     def sealed(self) -> SealedRequest | None:

@@ -74,11 +74,14 @@ def _preparers(model: type[Model]) -> tuple[tuple[Field, str, type | None, bool]
     (None: always convert) and whether ``pre_save`` decides the value (``auto_now``)."""
     result = []
     for f in _insert_fields(model):
-        target = f.target_field if f.is_relation else f
-        plain = _PLAIN_TYPES.get(type(target))
         computed = bool(getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False))
-        result.append((f, f.attname, plain, computed))
+        result.append((f, f.attname, _plain_type(f), computed))
     return tuple(result)
+
+
+def _plain_type(f: Field) -> type | None:
+    target = cast(Field, f.target_field) if f.is_relation else f  # type: ignore[attr-defined]
+    return _PLAIN_TYPES.get(type(target))
 
 
 def _values(record: Model, using: str) -> list[Any]:
@@ -91,6 +94,37 @@ def _values(record: Model, using: str) -> list[Any]:
             value = f.get_db_prep_save(value, connection)
         values.append(value)
     return values
+
+
+def insert_columns(model: type[Model], values: dict[str, Any], using: str) -> int:
+    """``INSERT`` a row of ``model`` from ``values`` (by attribute name; the other columns
+    take their database defaults): its new id. No model instance is built: deferred mode's
+    acceptance stores a request this way."""
+    connection = connections[using]
+    params = []
+    for f, plain in _columns_of(model, tuple(values)):
+        value = values[f.attname]
+        params.append(value if type(value) is plain else f.get_db_prep_save(value, connection))
+    row = _fetchone(using, _insert_columns_sql(using, model, tuple(values)), params)
+    assert row is not None  # noqa: S101 - an INSERT without ON CONFLICT returns its row
+    return row[0]
+
+
+@functools.cache
+def _columns_of(
+    model: type[Model], names: tuple[str, ...]
+) -> tuple[tuple[Field, type | None], ...]:
+    return tuple((_fields(model)[name], _plain_type(_fields(model)[name])) for name in names)
+
+
+@functools.cache
+def _insert_columns_sql(using: str, model: type[Model], names: tuple[str, ...]) -> str:
+    q = _quote(using)
+    return (
+        f"INSERT INTO {q(model._meta.db_table)} "  # noqa: S608 - names, not input
+        f"({', '.join(q(_column(model, name)) for name in names)}) "
+        f"VALUES ({', '.join(['%s'] * len(names))}) RETURNING {q(model._meta.pk.column)}"
+    )
 
 
 def _fetchone(using: str, sql: str, params: Sequence[Any]) -> tuple | None:
