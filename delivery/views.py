@@ -101,8 +101,11 @@ def _query(django_request) -> QueryDict:
 
     Django decodes ``request.GET`` with the *body's* charset, so a GET that says
     ``Content-Type: …; charset=utf-16`` would lose every parameter, its signature included.
-    Setting ``encoding`` makes Django parse it again from the raw bytes.
+    Setting ``encoding`` makes Django parse it again from the raw bytes (most callbacks have
+    no query string: nothing to parse).
     """
+    if not django_request.META.get("QUERY_STRING"):
+        return QueryDict(encoding="utf-8")
     django_request.encoding = "utf-8"
     return django_request.GET
 
