@@ -287,9 +287,15 @@ def _ingest_one(
     # The message is locked first, events inserted after: inserting an event share-locks its
     # message row (foreign key), so locking afterwards could deadlock with a concurrent
     # delivery doing the same. A redelivery (a provider's retry) is counted in the same
-    # statement, and costs nothing more than its raw request.
+    # statement, and the request stored by it when its message knows the person.
+    raw = result.raw_webhook
     message, duplicate = statements.lock_message(
-        event.provider, event.provider_message_id, using, count_key=key, now=now
+        event.provider,
+        event.provider_message_id,
+        using,
+        count_key=key,
+        now=now,
+        raw=raw if raw is not None and raw.pk is None else None,
     )
     if duplicate and message is not None:
         result.duplicates += 1

@@ -1,15 +1,17 @@
 """The SQL of the ingest path, composed once per database and reused for every request.
 
-On PostgreSQL a report costs four statements: lock its message and count the report if it is a
-redelivery (one statement), store the request, store the event, then either update the columns
-of the message that changed or, for a message we did not know, insert it with its summary
-already decided. A redelivered report costs two (the lock-and-count, the request). Each message
-row gets one new version per report, not two. The ORM composed each statement again on every
-request, locked and read the message twice when it was new, and wrote every column back.
+On PostgreSQL a report of a message we know costs three statements: lock its message, count
+the report if it is a redelivery and store the request (one data-modifying ``WITH``), store
+the event, update the columns of the message that changed. A redelivered report costs the
+first alone. A report of a message we did not know costs four: the lock finds nothing, the
+message is inserted with its summary already decided, then the request (whose person the
+report's number decides) and the event. Each message row gets one new version per report,
+not two. The ORM composed each statement again on every request, locked and read the message
+twice when it was new, and wrote every column back.
 
 SQLite (>= 3.35) has no row locks and no data-modifying ``WITH``: there the lock is an
 ``UPDATE`` that changes nothing (the transaction's first statement is a write, so a concurrent
-one waits for it) and the count is a statement of its own.
+one waits for it), and the count and the request are statements of their own.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any, cast
 from django.db import connections, models
 from django.db.models import Field, Model
 
-from .models import Message, MessageEvent
+from .models import Message, MessageEvent, RawWebhook
 
 
 def _quote(using: str):
@@ -183,42 +185,56 @@ def lock_message(
     *,
     count_key: str = "",
     now: datetime | None = None,
+    raw: RawWebhook | None = None,
 ) -> tuple[Message | None, bool]:
     """The message row, locked until the transaction ends (``None``: there is none yet), and
     whether its event ``count_key`` is stored already, in which case one more delivery of it
-    (a provider's retry) was counted at ``now``.
+    (a provider's retry) was counted at ``now``. ``raw``: the request, not stored yet; where
+    the statement can carry it (PostgreSQL) it is stored by it when the message is known
+    with its person, linked to that person (``raw.pk`` is then set), else left to the caller.
 
     On PostgreSQL the lock is ``FOR NO KEY UPDATE``: events of the message inserted by other
     transactions (a foreign key's ``KEY SHARE``) are not blocked by it, and no row version is
-    written; the lock and the count are one statement (a data-modifying ``WITH``). Always the
-    message first, then its event. SQLite has no row locks: the statement is an ``UPDATE`` that
-    changes nothing, so the transaction holds the database's write lock from its first
-    statement and a concurrent one waits for it (a ``SELECT`` first would let two transactions
-    read, then fail with "database is locked" when both write). The whole row is
-    returned: receivers of ``message_status_changed`` read any field of it, and a field loaded
-    later would be a query each, after the lock is gone.
+    written; the lock, the count and the request are one statement (a data-modifying
+    ``WITH``). Always the message first, then its event. SQLite has no row locks: the statement
+    is an ``UPDATE`` that changes nothing, so the transaction holds the database's write lock
+    from its first statement and a concurrent one waits for it (a ``SELECT`` first would let
+    two transactions read, then fail with "database is locked" when both write). The whole row
+    is returned: receivers of ``message_status_changed`` read any field of it, and a field
+    loaded later would be a query each, after the lock is gone.
     """
     connection = connections[using]
     fields = tuple(_fields(Message))
     params: list[Any] = [provider, provider_message_id]
-    # The count rides on the lock where there are row locks (PostgreSQL): see _lock_sql.
-    counts = bool(count_key) and connection.features.has_select_for_no_key_update
+    # The count and the request ride on the lock where there are row locks (PostgreSQL).
+    rides = connection.features.has_select_for_no_key_update
+    counts = bool(count_key) and rides
+    stored = raw if rides else None  # None: the caller stores the request
     if counts:
         when = _fields(MessageEvent)["last_duplicate_at"].get_db_prep_save(now, connection)
         params += [when, count_key]
-    row = _fetchone(using, _lock_sql(using, counts), params)
+    if stored is not None:
+        params += [
+            value
+            for f, value in zip(_insert_fields(RawWebhook), _values(stored, using), strict=True)
+            if f.attname != "recipient_hash"
+        ]
+    row = _fetchone(using, _lock_sql(using, counts, stored is not None), params)
     if row is None:
         return None, False
     message = _message_from_row(using, fields, row[: len(fields)])
+    if stored is not None and (raw_id := row[-1]) is not None:
+        stored.recipient_hash = message.recipient_hash
+        _stored(stored, raw_id, using)
     if counts:
-        return message, bool(row[-1])
+        return message, bool(row[len(fields)])
     if count_key:
         return message, _count_duplicate(count_key, message.pk, now, using)
     return message, False
 
 
 @functools.cache
-def _lock_sql(using: str, counts: bool) -> str:
+def _lock_sql(using: str, counts: bool, stores: bool = False) -> str:
     connection = connections[using]
     q = connection.ops.quote_name
     message, event = q(Message._meta.db_table), q(MessageEvent._meta.db_table)
@@ -228,15 +244,32 @@ def _lock_sql(using: str, counts: bool) -> str:
         updated = q("updated_at")
         return f"UPDATE {message} SET {updated} = {updated} {where} RETURNING {columns}"  # noqa: S608
     select = f"SELECT {columns} FROM {message} {where} FOR NO KEY UPDATE"  # noqa: S608
-    if not counts:
+    if not (counts or stores):
         return select
-    count = q("duplicate_count")
-    return (
-        f"WITH m AS ({select}), d AS (UPDATE {event} SET {count} = {count} + 1, "  # noqa: S608
-        f"{q('last_duplicate_at')} = %s WHERE {q('dedupe_key')} = %s AND "
-        f"{q('message_id')} = (SELECT {q('id')} FROM m) RETURNING 1) "
-        "SELECT m.*, EXISTS (SELECT 1 FROM d) FROM m"
-    )
+    parts, results = [f"m AS ({select})"], ["m.*"]
+    if counts:
+        count = q("duplicate_count")
+        parts.append(
+            f"d AS (UPDATE {event} SET {count} = {count} + 1, "  # noqa: S608
+            f"{q('last_duplicate_at')} = %s WHERE {q('dedupe_key')} = %s AND "
+            f"{q('message_id')} = (SELECT {q('id')} FROM m) RETURNING 1)"
+        )
+        results.append("EXISTS (SELECT 1 FROM d)")
+    if stores:
+        # Typed placeholders: in a SELECT list a parameter has no column to take its type from.
+        person = q("recipient_hash")
+        raw_fields = _insert_fields(RawWebhook)
+        values = [
+            f"m.{person}" if f.attname == "recipient_hash" else f"%s::{f.cast_db_type(connection)}"
+            for f in raw_fields
+        ]
+        parts.append(
+            f"r AS (INSERT INTO {q(RawWebhook._meta.db_table)} "  # noqa: S608
+            f"({', '.join(q(f.column) for f in raw_fields)}) SELECT {', '.join(values)} "
+            f"FROM m WHERE m.{person} <> '' RETURNING {q('id')})"
+        )
+        results.append(f"(SELECT {q('id')} FROM r)")  # noqa: S608 - names, not input
+    return f"WITH {', '.join(parts)} SELECT {', '.join(results)} FROM m"  # noqa: S608
 
 
 def _message_from_row(using: str, fields: tuple[str, ...], row: Sequence[Any]) -> Message:

@@ -178,11 +178,13 @@ def test_dedupe_key_prefers_provider_event_id():
     assert len(long.dedupe_key) <= 255 and long.dedupe_key.startswith("twilio:sha256:")
 
 
-def test_a_report_costs_four_statements_and_a_duplicate_two(monkeypatch):
-    """The lean path: a new report on a known message locks the message (and looks for a
-    duplicate in the same statement on PostgreSQL), stores the request and the event and
-    updates the summary; a report of a message we did not know inserts it with its summary
-    instead; a redelivery is counted by the lock's statement and stores its request only."""
+def test_a_report_costs_three_statements_and_a_duplicate_one(monkeypatch):
+    """The lean path on PostgreSQL: a report of a known message locks it, looks for a
+    duplicate and stores the request in one statement, then stores the event and updates the
+    summary; a report of a message we did not know inserts it with its summary instead (and
+    the request, whose person the number decides); a redelivery is counted and its request
+    stored by the lock's statement alone. SQLite: the lock, the count and the request are a
+    statement each."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -194,13 +196,14 @@ def test_a_report_costs_four_statements_and_a_duplicate_two(monkeypatch):
             q["sql"].split(" ")[0] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]
         ]
 
-    lock = ["WITH"] if connection.vendor == "postgresql" else ["UPDATE", "UPDATE"]
+    postgresql = connection.vendor == "postgresql"
+    lock = ["WITH"] if postgresql else ["UPDATE", "UPDATE", "INSERT"]  # + count, + request
     register_outbound(provider="twilio", provider_message_id="SMlean", to="+14155550100")
     sent = Event(provider_message_id="SMlean", status=Status.SENT, recipient="+14155550100")
-    assert statements([sent]) == [*lock, "INSERT", "INSERT", "UPDATE"]
+    assert statements([sent]) == [*lock, "INSERT", "UPDATE"]
     with monkeypatch.context() as patched:  # a redelivery parses no number
         patched.setattr("delivery.ingest.to_e164", lambda *a: pytest.fail("parsed"))
-        assert statements([sent]) == [*lock, "INSERT"]  # counted, and its request stored
+        assert statements([sent]) == lock  # counted, and its request stored
     redelivered = RawWebhook.objects.latest("id")
     assert redelivered.recipient_hash == Message.objects.get().recipient_hash  # linked to them
     new = Event(provider_message_id="SMnew", status=Status.DELIVERED, recipient="+14155550101")
@@ -220,6 +223,55 @@ def test_a_report_costs_four_statements_and_a_duplicate_two(monkeypatch):
         if q["sql"].startswith('UPDATE "sms_delivery_message"')
     ]
     assert "recipient_encrypted" not in update and "current_status" in update
+
+
+def test_a_request_stored_by_the_lock_s_statement_is_the_request_as_received():
+    """On PostgreSQL the lock's statement stores the request (typed placeholders in a SELECT
+    list): every column as a separate insert would write it, linked to the message's person
+    and to its event. An unverified request (``signature_valid`` NULL) too."""
+    from delivery.recipients import recipient_hash
+
+    message = register_outbound(provider="twilio", provider_message_id="SMraw", to="+14155550100")
+    headers = {"X-Twilio-Signature": "sig", "X-Caller": "+14155550123"}
+    body = b"MessageSid=SMraw&To=%2B14155550100"
+    raw = RawRequest(
+        "twilio",
+        "POST",
+        "/webhooks/twilio/status/?to=+14155550100",
+        body,
+        headers,
+        content_type="application/x-www-form-urlencoded",
+        account="AC" + "1" * 32,
+        signature_valid=None,
+    )
+    result = ingest([Event(provider_message_id="SMraw", status=Status.SENT)], raw)
+    stored = RawWebhook.objects.get()
+    assert result.raw_webhook is not None and result.raw_webhook.pk == stored.pk
+    assert MessageEvent.objects.get().raw_webhook_id == stored.pk
+    assert stored.recipient_hash == message.recipient_hash == recipient_hash("+14155550100")
+    assert stored.signature_valid is None and stored.method == "POST"
+    assert stored.account == "AC" + "1" * 32 and stored.parse_error == ""
+    assert stored.content_type == "application/x-www-form-urlencoded"
+    assert "4155550100" not in stored.path and stored.received_at is not None
+    assert not stored.pending
+    sealed = stored.sealed
+    assert sealed is not None and sealed.body == body and sealed.headers == headers
+    assert sealed.path == raw.path
+
+
+def test_a_request_about_a_message_without_a_number_is_linked_to_the_report_s_person():
+    """The lock's statement stores a request only when the message knows its person; else
+    the report's number decides it, as for a message we did not know."""
+    from delivery.recipients import recipient_hash
+
+    register_outbound(provider="twilio", provider_message_id="SMnobody")
+    raw = RawRequest("twilio", "POST", "/webhooks/twilio/status/", b"x", {})
+    sent = Event(provider_message_id="SMnobody", status=Status.SENT, recipient="+14155550100")
+    ingest([sent], raw)
+    person = recipient_hash("+14155550100")
+    assert RawWebhook.objects.get().recipient_hash == person
+    assert Message.objects.get().recipient_hash == person
+    assert MessageEvent.objects.get().raw_webhook_id == RawWebhook.objects.get().pk
 
 
 @pytest.mark.parametrize("known", [False, True], ids=["first report", "known message"])
