@@ -23,9 +23,13 @@ web processes, or drains queue behind each other (they are not lost; they start 
 
 Why the guarantees hold when drains run concurrently, twice and out of order:
 
-- a drain takes a pending request with ``SELECT … FOR UPDATE SKIP LOCKED`` (one that another
-  drain holds is skipped, not waited for) and applies it in the transaction that clears the
-  flag: a request is applied once, however many drains and sweepers run;
+- a drain takes up to :data:`BATCH` pending requests with ``SELECT … FOR UPDATE SKIP LOCKED``
+  (one that another drain holds is skipped, not waited for) and applies them in the
+  transaction that clears their flags, each in a savepoint of its own (one that cannot be
+  read is kept for review, the others applied): a request is applied once, however many
+  drains and sweepers run;
+- a batch is applied in the order its messages are locked, (provider, message id), as the
+  reports of one request are: two drains never lock messages in two orders;
 - the summary rule is order-independent (the highest-ranked report wins whatever came first)
   and each message row is locked while its summary changes, as for callbacks;
 - dedupe keys make a redelivered report (the provider's retry, stored as its own request) a
@@ -45,15 +49,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from functools import partial
 
 from django.db import DatabaseError, router, transaction
 from django.utils import timezone
 
+from .events import Event
 from .exceptions import ConfigurationError, MalformedPayload
-from .ingest import RawRequest, ingest
+from .ingest import RawRequest, ingest, lock_order
 from .masking import mask_text
 from .models import RawWebhook
 from .stored import Unopenable, open_stored
@@ -83,6 +88,10 @@ POLL_EVERY = 0.05
 #: A drain that still finds work after this long hands over to a new one (seconds), so no
 #: task runs past a backend's time limit (RQ's default is 180 s).
 DRAIN_AT_MOST = 60.0
+#: A drain applies up to this many pending requests in one transaction (each in a savepoint of
+#: its own, in the order their messages are locked): a request then costs its own statements,
+#: not a transaction and a query to find it.
+BATCH = 50
 #: A pending request older than this is the sweeper's: its drain was lost or never enqueued.
 SWEEP_AFTER = timedelta(minutes=5)
 
@@ -153,23 +162,57 @@ def apply(raw_id: int) -> str:
 
 
 def _apply_locked(raw: RawWebhook, using: str) -> str:
-    raw.pending = False
+    events, reason = _read(raw)  # a ConfigurationError leaves it pending (rolled back)
+    outcome = _apply_read(raw, events, reason)
+    _mark_read([raw], using)
+    return outcome
+
+
+def _read(raw: RawWebhook) -> tuple[Sequence[Event], str]:
+    """``raw``'s events, or why it cannot be read (kept for review). ConfigurationError (the
+    provider's settings cannot read it yet) is raised."""
     try:
-        ingest(open_stored(raw).parse(), stored=raw)
-        outcome = Outcome.APPLIED
+        return open_stored(raw).parse(), ""
     except (MalformedPayload, Unopenable) as exc:
-        raw.parse_error = mask_text(str(getattr(exc, "detail", exc)))
-        outcome = Outcome.UNREADABLE
-    except (DatabaseError, ConfigurationError):
-        # An outage, or settings that cannot handle it (as the synchronous path's 503):
-        # still pending once rolled back, for a retry or the sweeper once fixed.
+        return [], mask_text(str(getattr(exc, "detail", exc)))
+    except ConfigurationError:
         raise
     except Exception as exc:  # noqa: BLE001 - as in the webhook view: unreadable, kept
         logger.exception("raw request %s could not be read", raw.pk)
-        raw.parse_error = f"Unreadable request ({type(exc).__name__})."
-        outcome = Outcome.UNREADABLE
-    raw.save(using=using, update_fields=["pending", "parse_error"])
-    return outcome
+        return [], f"Unreadable request ({type(exc).__name__})."
+
+
+def _apply_read(raw: RawWebhook, events: Sequence[Event], reason: str) -> str:
+    """Apply ``raw``'s ``events`` (ingest's own savepoint: a request that fails writes
+    nothing); what happened. A database error (an outage) or a ConfigurationError is raised:
+    rolled back, the request is still pending for a retry, or the sweeper once fixed."""
+    raw.pending = False
+    if not reason:
+        try:
+            ingest(events, stored=raw)
+            return Outcome.APPLIED
+        except MalformedPayload as exc:
+            reason = mask_text(str(exc.detail))
+        except (DatabaseError, ConfigurationError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - as in the webhook view: unreadable, kept
+            logger.exception("raw request %s could not be read", raw.pk)
+            reason = f"Unreadable request ({type(exc).__name__})."
+    raw.parse_error = reason
+    return Outcome.UNREADABLE
+
+
+def _mark_read(read: Sequence[RawWebhook], using: str) -> None:
+    """Clear the pending flag of ``read``: one UPDATE for those applied; an unreadable one
+    keeps its reason."""
+    applied = []
+    for raw in read:
+        if raw.parse_error:
+            raw.save(using=using, update_fields=["pending", "parse_error"])
+        else:
+            applied.append(raw.pk)
+    if applied:
+        RawWebhook.objects.using(using).filter(pk__in=applied).update(pending=False)
 
 
 @task()
@@ -192,11 +235,14 @@ def drain(enqueued_at: float | None = None) -> dict[str, int]:
         try:
             found = _apply_next(passed_over)
         except DatabaseError as exc:
+            # An outage, or PostgreSQL ending one of two drains that locked messages in two
+            # orders (a request naming several): rolled back, still pending, taken again.
             logger.warning("a drain could not read pending requests (%s)", type(exc).__name__)
-            found = None
+            found = []
         now = time.monotonic()
-        if found is not None:
-            counts[found] += 1
+        for outcome in found:
+            counts[outcome] += 1
+        if found:
             if now - started > DRAIN_AT_MOST:
                 drain.enqueue()  # still work to do: a successor takes over
                 return counts
@@ -206,27 +252,43 @@ def drain(enqueued_at: float | None = None) -> dict[str, int]:
             time.sleep(min(POLL_EVERY, idle_until - now))
 
 
-def _apply_next(passed_over: set[str]) -> str | None:
-    """Apply the oldest pending request that no other drain holds, of a provider not passed
-    over; what happened, or ``None`` if there was none."""
+def _apply_next(passed_over: set[str]) -> list[str]:
+    """Apply the oldest pending requests (up to :data:`BATCH`) that no other drain holds, of
+    providers not passed over, in one transaction; what happened to each ([] if none)."""
     using = router.db_for_write(RawWebhook)
-    raw = None
-    try:
-        with transaction.atomic(using=using):
-            raw = (
-                RawWebhook.objects.using(using)
-                .select_for_update(skip_locked=True)
-                .filter(pending=True)
-                .exclude(provider__in=passed_over)
-                .order_by("received_at")
-                .first()
-            )
-            return None if raw is None else _apply_locked(raw, using)
-    except ConfigurationError as exc:
-        if raw is None:
-            raise
-        passed_over.add(raw.provider)
-        return _postponed(raw.pk, exc)
+    outcomes: list[str] = []
+    with transaction.atomic(using=using):
+        taken = (
+            RawWebhook.objects.using(using)
+            .select_for_update(skip_locked=True)
+            .filter(pending=True)
+            .exclude(provider__in=passed_over)
+            .order_by("received_at")[:BATCH]
+        )
+        read = []
+        for raw in taken:
+            if raw.provider in passed_over:
+                continue  # another of its requests could not be read: they all wait
+            try:
+                read.append((raw, *_read(raw)))
+            except ConfigurationError as exc:
+                passed_over.add(raw.provider)
+                outcomes.append(_postponed(raw.pk, exc))
+        # In the order their messages are locked: two drains never lock them in two orders.
+        read.sort(key=lambda item: min(map(lock_order, item[1]), default=("", "")))
+        done = []
+        for raw, events, reason in read:
+            if raw.provider in passed_over:
+                continue
+            try:
+                outcomes.append(_apply_read(raw, events, reason))
+            except ConfigurationError as exc:  # ingest rolled its savepoint back
+                passed_over.add(raw.provider)
+                outcomes.append(_postponed(raw.pk, exc))
+            else:
+                done.append(raw)
+        _mark_read(done, using)
+    return outcomes
 
 
 def _postponed(raw_id: int, exc: ConfigurationError) -> str:

@@ -121,7 +121,7 @@ def ingest(
             # Reports in (provider, message id) order: two requests naming the same messages
             # lock them in the same order, never in two (a deadlock). The summary rule does not
             # depend on the order; a message's own reports keep theirs (a stable sort).
-            for event in sorted(fitted, key=_lock_order):
+            for event in sorted(fitted, key=lock_order):
                 if isinstance(event, InboundEvent):
                     _ingest_inbound(event, result, using)
                 else:
@@ -162,7 +162,8 @@ def ingest(
     return result
 
 
-def _lock_order(event: Event) -> tuple[str, str]:
+def lock_order(event: Event) -> tuple[str, str]:
+    """The order reports lock their messages in: (provider, message id), inbound first."""
     if isinstance(event, InboundEvent):
         return ("", "")  # locks no message: first, as they came
     return (event.provider, event.provider_message_id)

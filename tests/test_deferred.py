@@ -119,9 +119,64 @@ def test_a_drain_that_keeps_finding_work_hands_over_to_a_new_one(client, queued,
         assert post(client, twilio.callback(word, sid=SID)).status_code == 200
     queued.clear()
     monkeypatch.setattr(deferred, "DRAIN_AT_MOST", 0)
+    monkeypatch.setattr(deferred, "BATCH", 1)
     assert deferred.drain.call()["applied"] == 1
     assert len(queued.results) == 1  # its successor
     assert deferred.drain.call()["applied"] == 1
+
+
+def test_a_drain_applies_a_batch_in_one_transaction_locking_messages_in_order(client, queued):
+    """One query takes the batch, its requests are applied in (provider, message id) order
+    (two drains never lock messages in two orders) and one UPDATE clears their flags."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    sids = ["SM" + c * 32 for c in "cab"]
+    for word in ("sent", "delivered"):
+        for sid in sids:
+            assert post(client, twilio.callback(word, sid=sid)).status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        outcomes = deferred._apply_next(set())
+    assert outcomes == [deferred.Outcome.APPLIED] * 6
+    sql = [q["sql"] for q in queries.captured_queries]
+    taken = [q for q in sql if q.startswith("SELECT") and '"sms_delivery_rawwebhook"' in q]
+    assert len(taken) == 1
+    cleared = [q for q in sql if q.startswith('UPDATE "sms_delivery_rawwebhook" SET "pending"')]
+    assert len(cleared) == 1
+    locked = [
+        sid
+        for q in sql
+        if ' FROM "sms_delivery_message" WHERE "provider"' in q
+        or q.startswith("WITH")
+        or q.startswith('UPDATE "sms_delivery_message" SET "updated_at" = "updated_at"')
+        for sid in sids
+        if sid in q
+    ]
+    assert locked == sorted(locked) and len(locked) == 6
+    assert not RawWebhook.objects.filter(pending=True).exists()
+    assert set(Message.objects.values_list("current_status", flat=True)) == {Status.DELIVERED}
+
+
+def test_an_unreadable_request_in_a_batch_is_kept_and_the_others_applied(
+    client, queued, monkeypatch
+):
+    real = TwilioProvider.parse
+    broken_sid = "SM" + "b" * 32
+
+    def parse(self, request):
+        if broken_sid in request.text:
+            raise ValueError("a bug in the adapter")
+        return real(self, request)
+
+    for sid in ("SM" + "a" * 32, broken_sid, "SM" + "c" * 32):
+        assert post(client, twilio.callback("delivered", sid=sid)).status_code == 200
+    monkeypatch.setattr(TwilioProvider, "parse", parse)
+    outcomes = deferred._apply_next(set())
+    assert sorted(outcomes) == ["applied", "applied", "unreadable"]
+    assert not RawWebhook.objects.filter(pending=True).exists()
+    kept = RawWebhook.objects.get(parse_error__startswith="Unreadable")
+    assert kept.parse_error == "Unreadable request (ValueError)."
+    assert Message.objects.count() == 2
 
 
 def test_tasks_out_of_order_and_duplicates_end_as_the_synchronous_path(

@@ -231,6 +231,39 @@ def test_deferred_tasks_racing_apply_each_request_once_and_summaries_hold(
         assert message.current_status == expected[int(message.provider_message_id[2:]) % 3]
 
 
+def test_drains_racing_over_one_backlog_lock_messages_in_one_order(
+    client, settings, sms_delivery_settings, caplog
+):
+    """Four drains take batches of a backlog whose messages' reports are spread all over it:
+    each applies its batch in (provider, message id) order, so no two lock messages in two
+    orders (PostgreSQL would end one of them as a deadlock, and its batch would wait for
+    another drain)."""
+    import random
+
+    from delivery import deferred
+    from tests.fixtures import twilio
+    from tests.providers.test_twilio import post
+
+    sms_delivery_settings["PROCESSING"] = "deferred"
+    backends = deferred.task.__module__.split(".")[0]
+    settings.TASKS = {
+        "default": {
+            "BACKEND": ("django.tasks" if backends == "django" else "django_tasks")
+            + ".backends.dummy.DummyBackend"
+        }
+    }
+    reports = [(n, word) for n in range(24) for word in ("queued", "sent", "delivered")] * 2
+    random.Random(5).shuffle(reports)
+    for n, word in reports:
+        assert post(client, twilio.callback(word, sid=f"SM{n:032d}")).status_code == 200
+    applied = []
+    with caplog.at_level("WARNING", logger="delivery.deferred"):
+        race([lambda: applied.append(deferred.drain.call()["applied"]) for _ in range(4)])
+    assert [r.getMessage() for r in caplog.records if r.name == "delivery.deferred"] == []
+    assert sum(applied) == len(reports)
+    assert set(Message.objects.values_list("current_status", flat=True)) == {Status.DELIVERED}
+
+
 def test_indexes_nothing_reads_are_gone():
     """Each webhook maintains only indexes something reads (migration 0008)."""
     with connection.cursor() as cursor:
