@@ -28,8 +28,8 @@ Why the guarantees hold when drains run concurrently, twice and out of order:
   transaction that clears their flags, each in a savepoint of its own (one that cannot be
   read is kept for review, the others applied): a request is applied once, however many
   drains and sweepers run;
-- a batch is applied in the order its messages are locked, (provider, message id), as the
-  reports of one request are: two drains never lock messages in two orders;
+- a batch locks its messages in one order, (provider, message id), as the reports of one
+  request do, so two drains never wait for each other in a circle (see :func:`_apply_next`);
 - the summary rule is order-independent (the highest-ranked report wins whatever came first)
   and each message row is locked while its summary changes, as for callbacks;
 - dedupe keys make a redelivered report (the provider's retry, stored as its own request) a
@@ -50,15 +50,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import suppress
 from datetime import timedelta
 from functools import partial
 
 from django.db import DatabaseError, router, transaction
 from django.utils import timezone
 
-from .events import Event
+from . import statements, storable
+from .events import Event, NormalizedEvent
 from .exceptions import ConfigurationError, MalformedPayload
 from .ingest import RawRequest, ingest, lock_order
+from .lifecycle import ErrorCategory
 from .masking import mask_text
 from .models import RawWebhook
 from .stored import Unopenable, open_stored
@@ -109,7 +112,6 @@ def accept(raw: RawRequest) -> int:
     A drain that cannot be enqueued is logged, not raised: the request is stored, so the
     provider gets its 2xx, and the next request or the sweeper picks it up.
     """
-    from . import statements
 
     using = router.db_for_write(RawWebhook)
     columns = {
@@ -175,7 +177,7 @@ def _read(raw: RawWebhook) -> tuple[Sequence[Event], str]:
         return open_stored(raw).parse(), ""
     except (MalformedPayload, Unopenable) as exc:
         return [], mask_text(str(getattr(exc, "detail", exc)))
-    except ConfigurationError:
+    except (ConfigurationError, DatabaseError):
         raise
     except Exception as exc:  # noqa: BLE001 - as in the webhook view: unreadable, kept
         logger.exception("raw request %s could not be read", raw.pk)
@@ -235,8 +237,7 @@ def drain(enqueued_at: float | None = None) -> dict[str, int]:
         try:
             found = _apply_next(passed_over)
         except DatabaseError as exc:
-            # An outage, or PostgreSQL ending one of two drains that locked messages in two
-            # orders (a request naming several): rolled back, still pending, taken again.
+            # An outage: rolled back, still pending, taken again.
             logger.warning("a drain could not read pending requests (%s)", type(exc).__name__)
             found = []
         now = time.monotonic()
@@ -254,9 +255,17 @@ def drain(enqueued_at: float | None = None) -> dict[str, int]:
 
 def _apply_next(passed_over: set[str]) -> list[str]:
     """Apply the oldest pending requests (up to :data:`BATCH`) that no other drain holds, of
-    providers not passed over, in one transaction; what happened to each ([] if none)."""
+    providers not passed over, in one transaction; what happened to each ([] if none).
+
+    A batch holds every lock it takes until it commits, so it takes them in one order: its
+    requests are applied in (provider, message id) order, each locking (or creating) one
+    message. A request that would lock rows out of that order (one naming several messages,
+    or an opt-out, which adds a suppression row of a person) is applied on its own, in a
+    transaction of its own, once the batch is committed.
+    """
     using = router.db_for_write(RawWebhook)
     outcomes: list[str] = []
+    alone: list[int] = []
     with transaction.atomic(using=using):
         taken = (
             RawWebhook.objects.using(using)
@@ -270,14 +279,19 @@ def _apply_next(passed_over: set[str]) -> list[str]:
             if raw.provider in passed_over:
                 continue  # another of its requests could not be read: they all wait
             try:
-                read.append((raw, *_read(raw)))
+                events, reason = _read(raw)
             except ConfigurationError as exc:
                 passed_over.add(raw.provider)
                 outcomes.append(_postponed(raw.pk, exc))
-        # In the order their messages are locked: two drains never lock them in two orders.
-        read.sort(key=lambda item: min(map(lock_order, item[1]), default=("", "")))
+                continue
+            keys = _message_keys(events)
+            if len(keys) > 1 or any(_is_opt_out(event) for event in events):
+                alone.append(raw.pk)
+            else:
+                read.append((keys[0] if keys else ("", ""), raw, events, reason))
+        read.sort(key=lambda item: item[0])
         done = []
-        for raw, events, reason in read:
+        for _, raw, events, reason in read:
             if raw.provider in passed_over:
                 continue
             try:
@@ -288,7 +302,29 @@ def _apply_next(passed_over: set[str]) -> list[str]:
             else:
                 done.append(raw)
         _mark_read(done, using)
+    for raw_id in alone:
+        try:
+            outcome = apply(raw_id)
+        except ConfigurationError as exc:
+            outcome = _postponed(raw_id, exc)
+        if outcome != Outcome.DONE_ALREADY:  # another drain or the sweeper took it meanwhile
+            outcomes.append(outcome)
     return outcomes
+
+
+def _message_keys(events: Sequence[Event]) -> list[tuple[str, str]]:
+    """The messages a request's reports lock, named as ingest names them (fitted), in order."""
+    keys = set()
+    for event in events:
+        if isinstance(event, NormalizedEvent):
+            with suppress(MalformedPayload):  # unreadable: ingest refuses it, locking nothing
+                event = storable.event(event)
+            keys.add(lock_order(event))
+    return sorted(keys)
+
+
+def _is_opt_out(event: Event) -> bool:
+    return isinstance(event, NormalizedEvent) and event.error_category == ErrorCategory.OPT_OUT
 
 
 def _postponed(raw_id: int, exc: ConfigurationError) -> str:

@@ -99,9 +99,9 @@ def _values(record: Model, using: str) -> list[Any]:
 
 
 def insert_columns(model: type[Model], values: dict[str, Any], using: str) -> int:
-    """``INSERT`` a row of ``model`` from ``values`` (by attribute name; the other columns
-    take their database defaults): its new id. No model instance is built: deferred mode's
-    acceptance stores a request this way."""
+    """``INSERT`` a row of ``model`` from ``values`` (by attribute name; a column not named
+    takes its database default, so it needs one: Python-side defaults are not applied): its
+    new id. No model instance is built: deferred mode's acceptance stores a request this way."""
     connection = connections[using]
     params = []
     for f, plain in _columns_of(model, tuple(values)):

@@ -183,6 +183,7 @@ class ProviderWebhookView(APIView):
         self.provider(provider_name)
         return Response(status=status.HTTP_200_OK)
 
+    # dispatch() calls receive() for these itself; DRF reads them for OPTIONS and ``Allow``.
     def post(self, request, provider_name):
         return self.receive(request._request, provider_name)
 

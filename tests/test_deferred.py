@@ -179,6 +179,19 @@ def test_an_unreadable_request_in_a_batch_is_kept_and_the_others_applied(
     assert Message.objects.count() == 2
 
 
+def test_an_opt_out_in_a_batch_is_applied_in_a_transaction_of_its_own(client, queued):
+    """An opt-out adds a suppression row of a person, out of the batch's lock order: it is
+    applied once the batch is committed, on its own."""
+    from delivery.models import Suppression
+
+    other = "SM" + "1" * 32
+    assert post(client, twilio.callback("failed", sid=SID, ErrorCode="21610")).status_code == 200
+    assert post(client, twilio.callback("sent", sid=other)).status_code == 200
+    assert sorted(deferred._apply_next(set())) == ["applied", "applied"]
+    assert Suppression.objects.count() == 1
+    assert not RawWebhook.objects.filter(pending=True).exists()
+
+
 def test_tasks_out_of_order_and_duplicates_end_as_the_synchronous_path(
     client, queued, status_changes, django_capture_on_commit_callbacks
 ):
