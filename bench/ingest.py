@@ -310,6 +310,15 @@ async def _open_loop(port: int, requests: list[bytes], rate: float, seconds: flo
     }
 
 
+def describe_open_loop(held: dict) -> str:
+    return (
+        f"achieved {held['achieved']:.0f}: p50 {held['p50_ms']:.1f} ms, p95 "
+        f"{held['p95_ms']:.1f} ms, p99 {held['p99_ms']:.1f} ms; non-2xx {held['non_2xx']}, "
+        f"socket errors {held['socket_errors']}; the generator's own CPU "
+        f"{held['client_ms']:.2f} ms a request"
+    )
+
+
 def open_loop(port: int, requests: list[bytes], rate: float, seconds: float) -> dict:
     """As ``_open_loop``, with the CPU the generator itself used a request: it shares the
     machine with the server, and what it takes is not the server's to use."""
@@ -585,12 +594,13 @@ def main() -> None:
         print(
             f"\nopen loop at 70 % of the webhook's peak (the lower of the median, "
             f"{peak:.0f} req/s, and a run just before, {peak_now['rate']:.0f}): {rate:.0f} "
-            f"req/s for {options.seconds:g} s, achieved {held['achieved']:.0f}: p50 "
-            f"{held['p50_ms']:.1f} "
-            f"ms, p95 {held['p95_ms']:.1f} ms, p99 {held['p99_ms']:.1f} ms; non-2xx "
-            f"{held['non_2xx']}, socket errors {held['socket_errors']}; the generator's own CPU "
-            f"{held['client_ms']:.2f} ms a request"
+            f"req/s for {options.seconds:g} s, {describe_open_loop(held)}"
         )
+        held_before = None
+        if old_port:  # the same schedule against the older revision, right after
+            old_fresh = twilio_requests(old_port, int(rate * options.seconds) + 10, "ob", rng)
+            held_before = open_loop(old_port, old_fresh, rate, options.seconds)
+            print(f"  before, same rate: {describe_open_loop(held_before)}")
 
         print("\ndeferred processing: acceptance (no worker running), then the workers' drain:")
         accept_floor_runs, accept_runs, hand_accept_runs = [], [], []
@@ -649,9 +659,10 @@ def main() -> None:
     webhook_runs += bulk_runs
     if old_port:
         webhook_runs += [before_warm_up, *before_runs]
-    answered_ok = sum(r["ok"] for r in webhook_runs) + held["ok"]
-    problems = check_database(env, answered_ok, len(webhook_runs) + 1, seeded)
-    errors = sum(r["non_2xx"] + r["socket_errors"] for r in webhook_runs) + held["non_2xx"]
+    webhook_runs += [held] + ([held_before] if held_before else [])
+    answered_ok = sum(r["ok"] for r in webhook_runs)
+    problems = check_database(env, answered_ok, len(webhook_runs), seeded)
+    errors = sum(r["non_2xx"] + r["socket_errors"] for r in webhook_runs)
     if errors:
         problems.append(f"{errors} webhook requests failed (non-2xx or socket errors)")
     if failed := sum(r["non_2xx"] + r["socket_errors"] for r in hand_runs + hand_accept_runs):
@@ -694,6 +705,8 @@ def main() -> None:
             print(f"sync ingest / floor at {options.bulk:,} messages: {at_size:.2f}")
             print(f"rate at {options.bulk:,} messages / empty: {at_size / (peak / floor):.2f}")
         print(f"p99 at 70 % of peak: {held['p99_ms']:.0f} ms")
+        if held_before:
+            print(f"p99 at the same rate, before: {held_before['p99_ms']:.0f} ms")
     rss, pss = footprint
     print(
         f"sync server (Twilio, gunicorn --preload): ready {start_up:.1f} s after its start; "
