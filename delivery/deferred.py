@@ -237,7 +237,7 @@ def drain(enqueued_at: float | None = None) -> dict[str, int]:
         try:
             found = _apply_next(passed_over)
         except DatabaseError as exc:
-            # An outage: rolled back, still pending, taken again.
+            # An outage while a batch was applied: rolled back, still pending, taken again.
             logger.warning("a drain could not read pending requests (%s)", type(exc).__name__)
             found = []
         now = time.monotonic()
@@ -265,7 +265,7 @@ def _apply_next(passed_over: set[str]) -> list[str]:
     """
     using = router.db_for_write(RawWebhook)
     outcomes: list[str] = []
-    alone: list[int] = []
+    alone: list[tuple[int, str]] = []  # (id, provider)
     with transaction.atomic(using=using):
         taken = (
             RawWebhook.objects.using(using)
@@ -286,7 +286,7 @@ def _apply_next(passed_over: set[str]) -> list[str]:
                 continue
             keys = _message_keys(events)
             if len(keys) > 1 or any(_is_opt_out(event) for event in events):
-                alone.append(raw.pk)
+                alone.append((raw.pk, raw.provider))
             else:
                 read.append((keys[0] if keys else ("", ""), raw, events, reason))
         read.sort(key=lambda item: item[0])
@@ -302,11 +302,17 @@ def _apply_next(passed_over: set[str]) -> list[str]:
             else:
                 done.append(raw)
         _mark_read(done, using)
-    for raw_id in alone:
+    for raw_id, provider in alone:
+        if provider in passed_over:
+            continue
         try:
             outcome = apply(raw_id)
         except ConfigurationError as exc:
+            passed_over.add(provider)
             outcome = _postponed(raw_id, exc)
+        except DatabaseError as exc:  # the batch is committed: still pending, taken again
+            logger.warning("raw request %s could not be applied (%s)", raw_id, type(exc).__name__)
+            continue
         if outcome != Outcome.DONE_ALREADY:  # another drain or the sweeper took it meanwhile
             outcomes.append(outcome)
     return outcomes

@@ -192,6 +192,45 @@ def test_an_opt_out_in_a_batch_is_applied_in_a_transaction_of_its_own(client, qu
     assert not RawWebhook.objects.filter(pending=True).exists()
 
 
+def test_settings_that_cannot_apply_a_request_set_aside_pass_its_provider_over(
+    client, queued, monkeypatch
+):
+    """Found by review: as in the batch, once ingest says the settings cannot apply a
+    provider's request, the drain passes the provider over (it took the same requests again at
+    once, and never slept)."""
+    from delivery.exceptions import ConfigurationError
+
+    assert post(client, twilio.callback("failed", sid=SID, ErrorCode="21610")).status_code == 200
+
+    def unconfigured(*args, **kwargs):
+        raise ConfigurationError("SMS_DELIVERY['HASH_KEY'] is not set")
+
+    monkeypatch.setattr(deferred, "ingest", unconfigured)
+    passed_over: set[str] = set()
+    assert deferred._apply_next(passed_over) == ["waiting for settings"]
+    assert passed_over == {"twilio"} and deferred._apply_next(passed_over) == []
+    assert RawWebhook.objects.get().pending
+
+
+def test_a_database_error_applying_a_request_set_aside_keeps_the_batch_s_outcomes(
+    client, queued, monkeypatch
+):
+    """Found by review: the batch is committed by then; the request set aside stays pending
+    and the batch's outcomes are still counted."""
+    from django.db import OperationalError
+
+    other = "SM" + "1" * 32
+    assert post(client, twilio.callback("failed", sid=SID, ErrorCode="21610")).status_code == 200
+    assert post(client, twilio.callback("sent", sid=other)).status_code == 200
+
+    def outage(raw_id):
+        raise OperationalError("the server went away")
+
+    monkeypatch.setattr(deferred, "apply", outage)
+    assert deferred._apply_next(set()) == ["applied"]
+    assert RawWebhook.objects.filter(pending=True).count() == 1  # the opt-out: not lost
+
+
 def test_tasks_out_of_order_and_duplicates_end_as_the_synchronous_path(
     client, queued, status_changes, django_capture_on_commit_callbacks
 ):
