@@ -84,6 +84,8 @@ class IngestResult:
     #: (message, previous status, new status, event) of each change receivers are told about
     transitions: list[tuple[Message, str, str, MessageEvent]] = field(default_factory=list)
     consent_changes: list[InboundMessage] = field(default_factory=list)  #: new STOP / START
+    #: error-code opt-outs, recorded after every message of the request is locked
+    opt_outs: list[Callable[[], None]] = field(default_factory=list)
 
 
 def ingest(
@@ -126,6 +128,8 @@ def ingest(
                     _ingest_inbound(event, result, using)
                 else:
                     _ingest_one(event, result, using, whom)
+            for opt_out in result.opt_outs:
+                opt_out()
             _store_raw(result, using, whom)  # only duplicates, or no event at all
     except (DataError, IntegrityError) as exc:
         # Not an outage: the same request would be refused again on every retry.
@@ -351,12 +355,18 @@ def _ingest_one(
         return
     result.stored += 1
     if event.error_category == ErrorCategory.OPT_OUT:
-        suppression.suppress(
-            message.recipient_hash,
-            scope=message.sender_identity or event.sender_identity,
-            source=Suppression.Source.ERROR_CODE,
-            reason=f"{event.provider} error {event.error_code}",
-            provider=event.provider,
+        # Recorded once every message of the request is locked: a person's suppression row
+        # taken between two message locks could close a circle with a request locking them
+        # the other way round.
+        result.opt_outs.append(
+            partial(
+                suppression.suppress,
+                message.recipient_hash,
+                scope=message.sender_identity or event.sender_identity,
+                source=Suppression.Source.ERROR_CODE,
+                reason=f"{event.provider} error {event.error_code}",
+                provider=event.provider,
+            )
         )
     if not created:
         if located:

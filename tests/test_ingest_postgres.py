@@ -367,3 +367,67 @@ def test_rollup_rebuilds_racing_count_each_message_once():
     start, end = timezone.now() - timedelta(days=2), timezone.now()
     race([lambda: analytics.rebuild(start, end) for _ in range(4)])
     assert DeliveryRollup.objects.aggregate(n=Sum("messages"))["n"] == 40
+
+
+def test_an_opt_out_between_two_message_locks_does_not_deadlock(monkeypatch):
+    """A request naming two messages of one person, the first an opt-out, races an opt-out on
+    the second: the person's suppression row is recorded once every message of the request is
+    locked (taken between the two locks, it closed a circle with the other request)."""
+    import time
+
+    from delivery import ingest as ingest_module
+    from delivery.ingest import register_outbound
+    from delivery.lifecycle import ErrorCategory
+    from delivery.models import Suppression
+
+    person, sender = "+15558675310", "+15017122661"
+    for sid in ("SMa", "SMb"):
+        register_outbound(
+            provider="twilio", provider_message_id=sid, to=person, sender_identity=sender
+        )
+
+    def opted_out(sid):
+        return Event(
+            provider_message_id=sid,
+            status=Status.FAILED,
+            error_code="21610",
+            error_category=ErrorCategory.OPT_OUT,
+            recipient=person,
+        )
+
+    first_done = threading.Event()
+    real = ingest_module._ingest_one
+
+    def pausing(event, result, using, person):
+        real(event, result, using, person)
+        if threading.current_thread().name == "two messages" and not first_done.is_set():
+            first_done.set()
+            time.sleep(0.5)  # the other request runs meanwhile
+
+    monkeypatch.setattr(ingest_module, "_ingest_one", pausing)
+
+    def second():
+        first_done.wait(10)
+        ingest([opted_out("SMb")])
+
+    two = [opted_out("SMa"), Event(provider_message_id="SMb", status=Status.SENT)]
+    errors = []
+
+    def run(target):
+        try:
+            target()
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(f"{type(exc).__name__}: {exc}".splitlines()[0])
+        finally:
+            connections.close_all()
+
+    threads = [
+        threading.Thread(target=run, args=(lambda: ingest(two),), name="two messages"),
+        threading.Thread(target=run, args=(second,)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert Suppression.objects.count() == 1
