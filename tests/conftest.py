@@ -87,6 +87,18 @@ def no_numbers_in_logs():
 
 
 @pytest.fixture
+def deferred_on_dummy_tasks(settings, sms_delivery_settings):
+    """Deferred mode on the task framework's Dummy backend: what is enqueued is kept, nothing
+    runs it; a test runs the drains itself."""
+    from delivery import deferred
+
+    sms_delivery_settings["PROCESSING"] = "deferred"
+    framework = deferred.task.__module__.split(".")[0]  # "django" (6.x) or "django_tasks"
+    prefix = "django.tasks" if framework == "django" else "django_tasks"
+    settings.TASKS = {"default": {"BACKEND": f"{prefix}.backends.dummy.DummyBackend"}}
+
+
+@pytest.fixture
 def status_changes():
     """``(previous status, status)`` of each ``message_status_changed`` sent during the test."""
     from delivery.signals import message_status_changed

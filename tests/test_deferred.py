@@ -179,15 +179,19 @@ def test_an_unreadable_request_in_a_batch_is_kept_and_the_others_applied(
     assert Message.objects.count() == 2
 
 
-def test_an_opt_out_in_a_batch_is_applied_in_a_transaction_of_its_own(client, queued):
+def test_an_opt_out_in_a_batch_is_applied_in_a_transaction_of_its_own(client, queued, monkeypatch):
     """An opt-out adds a suppression row of a person, out of the batch's lock order: it is
     applied once the batch is committed, on its own."""
     from delivery.models import Suppression
 
     other = "SM" + "1" * 32
     assert post(client, twilio.callback("failed", sid=SID, ErrorCode="21610")).status_code == 200
+    opt_out = RawWebhook.objects.get()
     assert post(client, twilio.callback("sent", sid=other)).status_code == 200
+    alone, real = [], deferred.apply
+    monkeypatch.setattr(deferred, "apply", lambda raw_id: alone.append(raw_id) or real(raw_id))
     assert sorted(deferred._apply_next(set())) == ["applied", "applied"]
+    assert alone == [opt_out.pk]
     assert Suppression.objects.count() == 1
     assert not RawWebhook.objects.filter(pending=True).exists()
 

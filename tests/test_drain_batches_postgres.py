@@ -24,12 +24,8 @@ PERSON, SENDER = "+15558675310", "+15017122661"
 
 
 @pytest.fixture(autouse=True)
-def deferred_mode(settings, sms_delivery_settings):
-    """Deferred mode on the framework's Dummy backend: the tests run the drains themselves."""
-    sms_delivery_settings["PROCESSING"] = "deferred"
-    framework = deferred.task.__module__.split(".")[0]
-    prefix = "django.tasks" if framework == "django" else "django_tasks"
-    settings.TASKS = {"default": {"BACKEND": f"{prefix}.backends.dummy.DummyBackend"}}
+def deferred_mode(deferred_on_dummy_tasks):
+    """The tests run the drains themselves."""
 
 
 def parsed_as(monkeypatch, table):

@@ -185,7 +185,7 @@ def test_values_postgresql_refuses_are_fitted_before_they_reach_it():
 
 
 def test_deferred_tasks_racing_apply_each_request_once_and_summaries_hold(
-    client, settings, sms_delivery_settings
+    client, deferred_on_dummy_tasks
 ):
     """Deferred mode with several workers: every stored request is raced for by two drains
     (``SKIP LOCKED``) and by sweepers applying each one twice, in shuffled order (three
@@ -197,14 +197,6 @@ def test_deferred_tasks_racing_apply_each_request_once_and_summaries_hold(
     from tests.fixtures import twilio
     from tests.providers.test_twilio import post
 
-    sms_delivery_settings["PROCESSING"] = "deferred"
-    backends = deferred.task.__module__.split(".")[0]
-    settings.TASKS = {
-        "default": {
-            "BACKEND": ("django.tasks" if backends == "django" else "django_tasks")
-            + ".backends.dummy.DummyBackend"
-        }
-    }
     lives = [("sent", "delivered"), ("sent", "undelivered"), ("queued", "sent", "failed")]
     for n in range(30):
         for word in lives[n % 3] + lives[n % 3][-1:]:  # the last report sent twice
@@ -232,7 +224,7 @@ def test_deferred_tasks_racing_apply_each_request_once_and_summaries_hold(
 
 
 def test_drains_racing_over_one_backlog_lock_messages_in_one_order(
-    client, settings, sms_delivery_settings, caplog
+    client, deferred_on_dummy_tasks, caplog
 ):
     """Four drains take batches of a backlog whose messages' reports are spread all over it:
     each applies its batch in (provider, message id) order, so no two lock messages in two
@@ -244,14 +236,6 @@ def test_drains_racing_over_one_backlog_lock_messages_in_one_order(
     from tests.fixtures import twilio
     from tests.providers.test_twilio import post
 
-    sms_delivery_settings["PROCESSING"] = "deferred"
-    backends = deferred.task.__module__.split(".")[0]
-    settings.TASKS = {
-        "default": {
-            "BACKEND": ("django.tasks" if backends == "django" else "django_tasks")
-            + ".backends.dummy.DummyBackend"
-        }
-    }
     reports = [(n, word) for n in range(24) for word in ("queued", "sent", "delivered")] * 2
     random.Random(5).shuffle(reports)
     for n, word in reports:
