@@ -112,7 +112,6 @@ def accept(raw: RawRequest) -> int:
     A drain that cannot be enqueued is logged, not raised: the request is stored, so the
     provider gets its 2xx, and the next request or the sweeper picks it up.
     """
-
     using = router.db_for_write(RawWebhook)
     columns = {
         **raw.columns(),

@@ -234,7 +234,7 @@ def lock_message(
 
 
 @functools.cache
-def _lock_sql(using: str, counts: bool, stores: bool = False) -> str:
+def _lock_sql(using: str, counts: bool, stores: bool) -> str:
     connection = connections[using]
     q = connection.ops.quote_name
     message, event = q(Message._meta.db_table), q(MessageEvent._meta.db_table)
