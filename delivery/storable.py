@@ -37,6 +37,10 @@ from .models import InboundMessage, Message, MessageEvent
 from .recipients import recipient_token
 
 ELLIPSIS = "…"
+# A choices class's ``values`` builds its list again on every read: read once.
+_STATUSES = frozenset(Status.values)
+_CATEGORIES = frozenset(ErrorCategory.values)
+_CONSENTS = frozenset(ConsentChange.values)
 _DIGEST = 16  #: hex digits of SHA-256 that end a cut identity value
 #: ``PositiveSmallIntegerField`` on every database Django supports.
 SMALL_COUNT = range(0, 32768)
@@ -100,7 +104,7 @@ def column_length(model: type[models.Model], field: str) -> int:
 
 def event(e: NormalizedEvent) -> NormalizedEvent:
     """``e`` with every field fitted to its column; MalformedPayload if a field is unreadable."""
-    if not isinstance(e.status, str) or e.status not in Status.values:
+    if not isinstance(e.status, str) or e.status not in _STATUSES:
         raise MalformedPayload("Unreadable status.")
     when = e.provider_occurred_at
     if when is not None and (not isinstance(when, datetime) or when.tzinfo is None):
@@ -123,7 +127,7 @@ def event(e: NormalizedEvent) -> NormalizedEvent:
             e.provider_event_id, column_length(MessageEvent, "provider_event_id"), name="event id"
         ),
         error_code=word(e.error_code, column_length(MessageEvent, "error_code"), name="error code"),
-        error_category=category if category in ErrorCategory.values else "",
+        error_category=category if category in _CATEGORIES else "",
         error_detail=text(
             mask_text(detail), column_length(MessageEvent, "error_detail"), name="error text"
         ),
@@ -156,5 +160,5 @@ def inbound(e: InboundEvent) -> InboundEvent:
             e.our_identity, column_length(InboundMessage, "our_identity"), name="receiving identity"
         ),
         keyword=word(e.keyword, column_length(InboundMessage, "keyword"), name="keyword"),
-        consent=consent if consent in ConsentChange.values else "",
+        consent=consent if consent in _CONSENTS else "",
     )

@@ -20,12 +20,13 @@ profile of deferred acceptance); an error it raises is answered by DRF, as any o
 
 from __future__ import annotations
 
+import json
 from typing import cast
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import DatabaseError, transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict, UnreadablePostError
+from django.http import HttpRequest, HttpResponse, QueryDict, UnreadablePostError
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ParseError
 from rest_framework.negotiation import BaseContentNegotiation
@@ -66,6 +67,12 @@ class IgnoreAccept(BaseContentNegotiation):
 
     def select_renderer(self, request, renderers, format_suffix=None):
         return renderers[0], renderers[0].media_type
+
+
+def _answer(**fields) -> HttpResponse:
+    """A provider's 2xx: JSON of plain values (``JsonResponse``'s encoder for dates and
+    decimals costs a request more than the answer needs)."""
+    return HttpResponse(json.dumps(fields), content_type="application/json")
 
 
 def read_webhook(django_request: HttpRequest) -> WebhookRequest:
@@ -271,9 +278,7 @@ class ProviderWebhookView(APIView):
             reason = f"Unreadable request ({type(exc).__name__})."
         else:
             answer = provider.inbound_response(stored) if self.kind == "inbound" else None
-            return answer or JsonResponse(
-                {"success": True, "processed": len(events), "new": stored}
-            )
+            return answer or _answer(success=True, processed=len(events), new=stored)
         store_unparsed(raw, reason)
         raise MalformedPayload(mask_text(reason))
 
@@ -286,4 +291,4 @@ class ProviderWebhookView(APIView):
                 "PROCESSING is 'deferred' but no task framework is installed."
             ) from exc
         accept(raw)
-        return JsonResponse({"success": True, "deferred": True})
+        return _answer(success=True, deferred=True)
