@@ -22,7 +22,7 @@ sets ``DATABASE_URL``). It
 Nothing here asserts a time: it prints figures. The ratios it prints (``sync ingest / floor``,
 ``duplicates / floor``, ``deferred accept / floor``, and ``hand-written / floor`` with ``sync
 ingest / hand-written``: how much of the gap is the work itself) are what docs/performance.md
-keeps.
+keeps: each the median of its pairs' ratios (two runs of one round, adjacent in time).
 
     scripts/with-postgres.sh .venv/bin/python bench/ingest.py [--pairs 3] [--seconds 10]
     .venv/bin/python bench/ingest.py --smoke   # a second per run: does it all work?
@@ -485,6 +485,12 @@ def median_of(runs: list[dict], key: str) -> float:
     return statistics.median(r[key] for r in runs)
 
 
+def paired(runs: list[dict], references: list[dict]) -> float:
+    """The median of ``runs[i]``'s rate over ``references[i]``'s: runs of one round."""
+    pairs = zip(runs, references, strict=True)
+    return statistics.median(r["rate"] / reference["rate"] for r, reference in pairs)
+
+
 def show(label: str, result: dict) -> None:
     print(
         f"  {label:<22} {result['rate']:8.1f} req/s   p50 {result['p50_us'] / 1000:6.1f} ms   "
@@ -676,34 +682,36 @@ def main() -> None:
     )
     if before_runs:
         before = median_of(before_runs, "rate")
-        print(f"before: {before:.1f} req/s; before / floor: {before / floor:.2f}")
+        print(f"before: {before:.1f} req/s; before / floor: {paired(before_runs, floor_runs):.2f}")
     hand = median_of(hand_runs, "rate")
     print(f"hand-written: {hand:.1f} req/s")
     if not options.smoke:
-        print(f"sync ingest / floor: {peak / floor:.2f}")
-        duplicates = median_of(dup_runs, "rate") / median_of(dup_floor_runs, "rate")
-        print(f"duplicates / floor: {duplicates:.2f}")
-        accept = median_of(accept_runs, "rate") / median_of(accept_floor_runs, "rate")
-        print(f"deferred accept / floor: {accept:.2f}")
+        # Each ratio is the median of its pairs' (a run and the floor's in the same round,
+        # adjacent in time): the host's speed drifts within a run, by a third at times, and a
+        # ratio of two medians can pair a fast run with a slow one.
+        sync = paired(sync_runs, floor_runs)
+        print(f"sync ingest / floor: {sync:.2f}")
+        print(f"duplicates / floor: {paired(dup_runs, dup_floor_runs):.2f}")
+        print(f"deferred accept / floor: {paired(accept_runs, accept_floor_runs):.2f}")
         print(f"deferred workers / sync ingest: {drained / peak:.2f}")
-        print(f"hand-written / floor: {hand / floor:.2f}")
-        print(f"sync ingest / hand-written: {peak / hand:.2f}")
-        by_hand = median_of(hand_accept_runs, "rate") / median_of(accept_floor_runs, "rate")
-        print(f"hand-written accept / floor: {by_hand:.2f}")
+        print(f"hand-written / floor: {paired(hand_runs, floor_runs):.2f}")
+        print(f"sync ingest / hand-written: {paired(sync_runs, hand_runs):.2f}")
+        print(f"hand-written accept / floor: {paired(hand_accept_runs, accept_floor_runs):.2f}")
         for name, runs, floors in [
             ("sync ingest", sync_runs, floor_runs),
             ("duplicates", dup_runs, dup_floor_runs),
             ("deferred accept", accept_runs, accept_floor_runs),
             ("hand-written", hand_runs, floor_runs),
+            ("hand-written accept", hand_accept_runs, accept_floor_runs),
         ]:
             pairs = ", ".join(
                 f"{r['rate'] / f['rate']:.2f}" for r, f in zip(runs, floors, strict=True)
             )
             print(f"  {name} / floor, pair by pair: {pairs}")
         if bulk_runs:
-            at_size = median_of(bulk_runs, "rate") / median_of(bulk_floor_runs, "rate")
+            at_size = paired(bulk_runs, bulk_floor_runs)
             print(f"sync ingest / floor at {options.bulk:,} messages: {at_size:.2f}")
-            print(f"rate at {options.bulk:,} messages / empty: {at_size / (peak / floor):.2f}")
+            print(f"rate at {options.bulk:,} messages / empty: {at_size / sync:.2f}")
         print(f"p99 at 70 % of peak: {held['p99_ms']:.0f} ms")
         if held_before:
             print(f"p99 at the same rate, before: {held_before['p99_ms']:.0f} ms")
