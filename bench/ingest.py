@@ -69,6 +69,8 @@ LIVES = [
     (["sent"], 7),  # still waiting for its receipt
 ]
 DUPLICATES = 0.2
+#: The server settings the bench prints: what a commit costs, and the buffer cache's size.
+DURABILITY = ("fsync", "full_page_writes", "synchronous_commit", "shared_buffers")
 
 
 def server_environment(port: int) -> dict[str, str]:
@@ -365,7 +367,8 @@ def start_server(env: dict, port: int, log: Path, tree: Path = ROOT) -> subproce
     raise SystemExit(f"gunicorn did not start; see {log}")
 
 
-def prepare_database(env: dict) -> None:
+def prepare_database(env: dict) -> str:
+    """Migrate and create the references' tables; the server's durability settings."""
     python = sys.executable
     subprocess.run([python, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)  # noqa: S603
     sql = (
@@ -386,10 +389,17 @@ def prepare_database(env: dict) -> None:
     ]
     script = (
         "from django.db import connection\n"
-        f"for sql in {statements!r}:\n    connection.cursor().execute(sql)"
+        f"for sql in {statements!r}:\n    connection.cursor().execute(sql)\n"
+        f"for name in {DURABILITY!r}:\n"
+        "    cursor = connection.cursor()\n"
+        "    cursor.execute('SHOW ' + name)\n"
+        "    print(name, cursor.fetchone()[0])"
     )
     command = [python, "manage.py", "shell", "-v0", "-c", script]
-    subprocess.run(command, cwd=ROOT, env=env, check=True)  # noqa: S603
+    shown = subprocess.run(  # noqa: S603
+        command, cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    ).stdout
+    return ", ".join(line.strip() for line in shown.splitlines() if line.strip())
 
 
 # -- the check --------------------------------------------------------------------------------
@@ -530,7 +540,7 @@ def main() -> None:
     port = free_port()
     env = server_environment(port)
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
-    prepare_database(env)
+    database = prepare_database(env)
     started = time.perf_counter()
     server = start_server(env, port, work / "gunicorn.log")
     start_up = time.perf_counter() - started
@@ -550,7 +560,8 @@ def main() -> None:
     try:
         print(
             f"server: gunicorn {WORKERS} sync workers (config/gunicorn.conf.py), bench.settings "
-            f"(DEBUG off, CONN_MAX_AGE=600, CONN_HEALTH_CHECKS on), PostgreSQL on loopback\n"
+            f"(DEBUG off, CONN_MAX_AGE=600, CONN_HEALTH_CHECKS on), PostgreSQL on loopback "
+            f"({database})\n"
             f"load: wrk {THREADS} threads, {CONNECTIONS} connections, {options.seconds:g} s per "
             f"run, {options.pairs} pairs alternating floor and webhook; Twilio status callbacks "
             f"signed with the SDK, out of order, {DUPLICATES:.0%} sent twice"

@@ -35,7 +35,9 @@ trap cleanup EXIT INT TERM
 
 "${as_owner[@]}" "$pg_bin/initdb" -D "$tmp/data" -U postgres --auth=trust -E UTF8 --no-sync \
   >"$tmp/initdb.log" 2>&1 || { cat "$tmp/initdb.log" >&2; fail_or_skip "initdb failed."; }
-server_options="-c listen_addresses=127.0.0.1 -p $port -k $tmp -c fsync=off -c full_page_writes=off -c max_connections=60"
+# Tests need no durability: fsync off. PG_SERVER_OPTIONS adds to (and, later on the command
+# line, overrides) these: scripts/bench-ingest.sh runs a durable server.
+server_options="-c listen_addresses=127.0.0.1 -p $port -k $tmp -c fsync=off -c full_page_writes=off -c max_connections=60 ${PG_SERVER_OPTIONS:-}"
 "${as_owner[@]}" "$pg_bin/pg_ctl" -D "$tmp/data" -l "$tmp/server.log" -w -t 60 start \
   -o "$server_options" >/dev/null || { cat "$tmp/server.log" >&2; fail_or_skip "the server did not start."; }
 
