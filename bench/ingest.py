@@ -22,7 +22,7 @@ sets ``DATABASE_URL``). It
 Nothing here asserts a time: it prints figures. The ratios it prints (``sync ingest / floor``,
 ``duplicates / floor``, ``deferred accept / floor``, and ``hand-written / floor`` with ``sync
 ingest / hand-written``: how much of the gap is the work itself) are what docs/performance.md
-keeps: each the median of its pairs' ratios (two runs of one round, adjacent in time).
+keeps: each the median of its pairs' ratios (two runs of the same round, at most one run apart).
 
     scripts/with-postgres.sh .venv/bin/python bench/ingest.py [--pairs 3] [--seconds 10]
     .venv/bin/python bench/ingest.py --smoke   # a second per run: does it all work?
@@ -697,8 +697,8 @@ def main() -> None:
     hand = median_of(hand_runs, "rate")
     print(f"hand-written: {hand:.1f} req/s")
     if not options.smoke:
-        # Each ratio is the median of its pairs' (a run and the floor's in the same round,
-        # adjacent in time): the host's speed drifts within a run, by a third at times, and a
+        # Each ratio is the median of its pairs' (a run and the floor's of the same round, at
+        # most one run apart): the host's speed drifts within a run, by half at times, and a
         # ratio of two medians can pair a fast run with a slow one.
         sync = paired(sync_runs, floor_runs)
         print(f"sync ingest / floor: {sync:.2f}")
