@@ -58,6 +58,7 @@ STATUS_PATH = "/webhooks/twilio/status/"
 FLOOR_PATH = "/floor/"
 HAND_PATH = "/hand-written/"
 HAND_ACCEPT_PATH = "/hand-written/accept/"
+HAND_ONE_PATH = "/hand-written/one-statement/"
 #: ``bench_hand_<name>``, made ``LIKE sms_delivery_<model>``: bench/urls.py's hand-written view.
 HAND_TABLES = {"raw": "rawwebhook", "message": "message", "event": "messageevent"}
 #: A message's reports, by how it ends (weights: most are delivered).
@@ -577,6 +578,7 @@ def main() -> None:
 
         floor_runs, sync_runs, dup_floor_runs, dup_runs, before_runs = [], [], [], [], []
         hand_runs: list[dict] = []
+        one_runs: list[dict] = []
         stored: list[bytes] = []
         print("\nmixed (new messages, out of order, 20 % duplicates):")
         for pair in range(options.pairs):
@@ -586,6 +588,12 @@ def main() -> None:
                 ("floor", floor_runs, port, floor_requests(port, webhook)),
                 ("sync ingest", sync_runs, port, webhook),
                 ("hand-written", hand_runs, port, hand_written_requests(webhook)),
+                (
+                    "hand, one statement",
+                    one_runs,
+                    port,
+                    hand_written_requests(webhook, HAND_ONE_PATH),
+                ),
             ]
             if old_port:
                 old = twilio_requests(old_port, per_run, f"b{pair:02d}", rng)
@@ -682,7 +690,8 @@ def main() -> None:
     errors = sum(r["non_2xx"] + r["socket_errors"] for r in webhook_runs)
     if errors:
         problems.append(f"{errors} webhook requests failed (non-2xx or socket errors)")
-    if failed := sum(r["non_2xx"] + r["socket_errors"] for r in hand_runs + hand_accept_runs):
+    references = hand_runs + one_runs + hand_accept_runs
+    if failed := sum(r["non_2xx"] + r["socket_errors"] for r in references):
         problems.append(f"{failed} requests to the hand-written view failed")
 
     floor = median_of(floor_runs, "rate")
@@ -707,12 +716,14 @@ def main() -> None:
         print(f"deferred workers / sync ingest: {drained / peak:.2f}")
         print(f"hand-written / floor: {paired(hand_runs, floor_runs):.2f}")
         print(f"sync ingest / hand-written: {paired(sync_runs, hand_runs):.2f}")
+        print(f"hand-written in one statement / floor: {paired(one_runs, floor_runs):.2f}")
         print(f"hand-written accept / floor: {paired(hand_accept_runs, accept_floor_runs):.2f}")
         for name, runs, floors in [
             ("sync ingest", sync_runs, floor_runs),
             ("duplicates", dup_runs, dup_floor_runs),
             ("deferred accept", accept_runs, accept_floor_runs),
             ("hand-written", hand_runs, floor_runs),
+            ("hand-written in one statement", one_runs, floor_runs),
             ("hand-written accept", hand_accept_runs, accept_floor_runs),
         ]:
             pairs = ", ".join(

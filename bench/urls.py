@@ -11,6 +11,10 @@
   its key matches, the number is not parsed): it is what the work costs on this machine.
 - ``/hand-written/accept/``: what deferred mode's acceptance needs, by hand: the same signature
   check and sealing, then the request's one INSERT (autocommit, as the app's).
+- ``/hand-written/one-statement/``: the report again, its three writes in one statement (a
+  data-modifying ``WITH``, autocommit: no ``BEGIN`` or ``COMMIT`` round trips) and the message
+  written once (its status set by the upsert): how near the floor a report written by hand
+  can come here.
 
 Both run on the same gunicorn workers, middleware and database settings as the webhook.
 """
@@ -56,6 +60,23 @@ _EVENT = (
     "VALUES (%s, %s, '', %s, %s, %s, %s, '', '', %s, now(), true, 0, 'webhook') "
     "ON CONFLICT (dedupe_key) DO UPDATE SET duplicate_count = "
     "bench_hand_event.duplicate_count + 1 RETURNING id"
+)
+_ONE_STATEMENT = (
+    "WITH r AS (" + _RAW + "), "  # noqa: S608 - constants, not input
+    "m AS (INSERT INTO bench_hand_message (public_id, provider, provider_message_id, "
+    "recipient_hash, recipient_encrypted, destination_country, recipient_time_zone, "
+    "sender_identity, template_key, product_reference, current_status, status_event_key, "
+    "error_code, error_category, needs_review, created_at, updated_at) "
+    "VALUES (%s, 'twilio', %s, %s, %s, '', '', %s, '', '', %s, %s, %s, '', false, now(), now()) "
+    "ON CONFLICT (provider, provider_message_id) DO UPDATE SET "
+    "current_status = excluded.current_status, status_event_key = excluded.status_event_key, "
+    "error_code = excluded.error_code, updated_at = excluded.updated_at RETURNING id) "
+    "INSERT INTO bench_hand_event (message_id, raw_webhook_id, provider_event_id, dedupe_key, "
+    "status, raw_status, error_code, error_category, error_detail, payload_encrypted, "
+    "received_at, applied, duplicate_count, source) "
+    "SELECT m.id, r.id, '', %s, %s, %s, %s, '', '', %s, now(), true, 0, 'webhook' FROM m, r "
+    "ON CONFLICT (dedupe_key) DO UPDATE SET duplicate_count = "
+    "bench_hand_event.duplicate_count + 1"
 )
 _SUMMARY = (
     "UPDATE bench_hand_message SET current_status = %s, status_event_key = %s, "
@@ -126,9 +147,28 @@ def hand_written(request):
     return HttpResponse(b'{"success": true}', content_type="application/json")
 
 
+@csrf_exempt
+def hand_written_one_statement(request):
+    if (verified := _verified_and_sealed(request)) is None:
+        return HttpResponse(status=403)
+    form, sealed = verified
+    sid, status, to = form["MessageSid"], form["MessageStatus"], form["To"]
+    code = form.get("ErrorCode", "")
+    person = recipient_hash(to)
+    key = f"twilio:{sid}:{status}:{code}:"
+    raw = [form.get("AccountSid", ""), request.path, request.content_type or "", sealed, person]
+    message = ["msg_" + secrets.token_hex(10), sid, person, crypto.encrypt(to)]
+    message += [form.get("From", ""), status, key, code]
+    event = [key, status, status, code, crypto.encrypt_json(form)]
+    with connection.cursor() as cursor:
+        cursor.execute(_ONE_STATEMENT, raw + message + event)
+    return HttpResponse(b'{"success": true}', content_type="application/json")
+
+
 urlpatterns = [
     path("floor/", floor),
     path("hand-written/", hand_written),
     path("hand-written/accept/", hand_written_accept),
+    path("hand-written/one-statement/", hand_written_one_statement),
     *demo_urlpatterns,
 ]
