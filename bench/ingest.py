@@ -45,7 +45,7 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -480,6 +480,42 @@ def check_database(
     return problems
 
 
+def create_database(url: str, name: str) -> str:
+    """Create database ``name`` on the server of ``url``; its URL."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name}")  # a constant, not input
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+def in_database(env: dict, *arguments: str) -> list[str]:
+    """Run this script with ``arguments`` against ``env``'s database (Django set up for one
+    database a process); the lines it printed."""
+    command = [sys.executable, str(Path(__file__).resolve()), *arguments]
+    done = subprocess.run(  # noqa: S603 - this script
+        command, cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    )
+    return done.stdout.splitlines()
+
+
+def report_on_database(options: argparse.Namespace) -> None:
+    """``--counts``: the tables' counts, as JSON. ``--check ANSWERED RUNS SEEDED``: the check's
+    report, then its problems as JSON."""
+    if options.counts:
+        os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
+        import django
+
+        django.setup()
+        counts = table_counts()
+        print(json.dumps({**counts, "first_message": 0, "last_message": counts["last_message"]}))
+        return
+    answered, runs, seeded = options.check
+    print(
+        json.dumps(check_database(dict(os.environ), int(answered), int(runs), json.loads(seeded)))
+    )
+
+
 # -- main -------------------------------------------------------------------------------------
 
 
@@ -530,7 +566,12 @@ def main() -> None:
         help="At the end, seed this many messages (sms_delivery_seed --bulk) and measure the "
         "webhook again against the floor: does the rate hold at production size?",
     )
+    parser.add_argument("--counts", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--check", nargs=3, help=argparse.SUPPRESS)
     options = parser.parse_args()
+    if options.counts or options.check:  # in_database(): the second database's own process
+        report_on_database(options)
+        return
     if options.smoke:
         options.pairs, options.seconds = 1, 1
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
@@ -552,7 +593,7 @@ def main() -> None:
         "SMS_DELIVERY_PROCESSING": "deferred",
     }
     deferred_server = start_server(deferred_env, deferred_port, work / "gunicorn-deferred.log")
-    old_server = old_port = None
+    old_server = old_port = bulk_server = None
     if options.before:
         old_port = free_port()
         old_env = {**server_environment(old_port), "SECRET_KEY": env["SECRET_KEY"]}
@@ -649,44 +690,65 @@ def main() -> None:
             f"{took:.1f} s: {drained:.1f} req/s"
         )
 
-        bulk_runs, bulk_floor_runs, seeded = [], [], None
+        bulk_runs, bulk_floor_runs, small_runs = [], [], []
+        bulk_warm_up: dict | None = None
         if options.bulk:
-            before_seed = table_counts()
+            bulk_port = free_port()
+            bulk_env = {  # the sync server's settings (os.environ is deferred mode's by now)
+                **env,
+                "GUNICORN_BIND": f"127.0.0.1:{bulk_port}",
+                "DATABASE_URL": create_database(env["DATABASE_URL"], "bench_bulk"),
+            }
+            manage = [sys.executable, "manage.py"]
+            subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=bulk_env, check=True)  # noqa: S603
             started = time.perf_counter()
-            command = [sys.executable, "manage.py", "sms_delivery_seed", "--bulk"]
             subprocess.run(  # noqa: S603 - our own manage.py
-                [*command, str(options.bulk)], cwd=ROOT, env=env, check=True, capture_output=True
+                [*manage, "sms_delivery_seed", "--bulk", str(options.bulk)],
+                cwd=ROOT,
+                env=bulk_env,
+                check=True,
+                capture_output=True,
             )
-            after_seed = table_counts()
-            seeded = {k: after_seed[k] - before_seed[k] for k in after_seed}
-            seeded["first_message"] = before_seed["last_message"] + 1
-            seeded["last_message"] = after_seed["last_message"]
+            seeded = json.loads(in_database(bulk_env, "--counts")[-1])
             print(
-                f"\nat production size: seeded {options.bulk:,} messages "
-                f"({after_seed['events']:,} events, {after_seed['raws']:,} raw requests in all) "
-                f"in {time.perf_counter() - started:.0f} s"
+                f"\nat production size: a second database seeded with {options.bulk:,} messages "
+                f"({seeded['events']:,} events, {seeded['raws']:,} raw requests) in "
+                f"{time.perf_counter() - started:.0f} s, served by its own gunicorn; each round "
+                f"runs the floor, the webhook on the bench's database and the webhook on it:"
             )
+            bulk_server = start_server(bulk_env, bulk_port, work / "gunicorn-bulk.log")
+            warm = twilio_requests(bulk_port, 200, "mw", rng)
+            bulk_warm_up = wrk(bulk_port, write_requests(warm, work / "warm.req"), 1)
             for pair in range(options.pairs):
-                webhook = twilio_requests(port, per_run, f"m{pair:02d}", rng)
+                webhook = twilio_requests(port, per_run, f"s{pair:02d}", rng)
+                at_size = twilio_requests(bulk_port, per_run, f"m{pair:02d}", rng)
                 runs = [
                     ("floor", bulk_floor_runs, port, floor_requests(port, webhook)),
-                    ("sync ingest", bulk_runs, port, webhook),
+                    ("sync ingest", small_runs, port, webhook),
+                    ("sync ingest at size", bulk_runs, bulk_port, at_size),
                 ]
                 alternate(pair, runs, work, options.seconds)
         footprint = worker_memory(server.pid)
     finally:
-        for running in (server, old_server, deferred_server):
+        for running in (server, old_server, deferred_server, bulk_server):
             if running:
                 running.terminate()
                 running.wait(timeout=30)
 
     webhook_runs = [warm_up, deferred_warm_up, *sync_runs, *dup_runs, peak_now, *accept_runs]
-    webhook_runs += bulk_runs
+    webhook_runs += small_runs
     if old_port:
         webhook_runs += [before_warm_up, *before_runs]
     webhook_runs += [held] + ([held_before] if held_before else [])
     answered_ok = sum(r["ok"] for r in webhook_runs)
-    problems = check_database(env, answered_ok, len(webhook_runs), seeded)
+    problems = check_database(env, answered_ok, len(webhook_runs))
+    if bulk_warm_up:  # the second database: what the runs added to what the seed made
+        at_size_runs = [bulk_warm_up, *bulk_runs]
+        answered = str(sum(r["ok"] for r in at_size_runs))
+        check = [answered, str(len(at_size_runs)), json.dumps(seeded)]
+        *report, found = in_database(bulk_env, "--check", *check)
+        print("\n".join(report))
+        problems += json.loads(found)
     errors = sum(r["non_2xx"] + r["socket_errors"] for r in webhook_runs)
     if errors:
         problems.append(f"{errors} webhook requests failed (non-2xx or socket errors)")
@@ -733,7 +795,12 @@ def main() -> None:
         if bulk_runs:
             at_size = paired(bulk_runs, bulk_floor_runs)
             print(f"sync ingest / floor at {options.bulk:,} messages: {at_size:.2f}")
-            print(f"rate at {options.bulk:,} messages / empty: {at_size / sync:.2f}")
+            kept = paired(bulk_runs, small_runs)
+            print(f"rate at {options.bulk:,} messages / the bench's database: {kept:.2f}")
+            pairs = ", ".join(
+                f"{r['rate'] / s['rate']:.2f}" for r, s in zip(bulk_runs, small_runs, strict=True)
+            )
+            print(f"  at size / the bench's database, pair by pair: {pairs}")
         print(f"p99 at 70 % of peak: {held['p99_ms']:.0f} ms")
         if held_before:
             print(f"p99 at the same rate, before: {held_before['p99_ms']:.0f} ms")
