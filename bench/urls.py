@@ -122,46 +122,53 @@ def hand_written_accept(request):
     return HttpResponse(b'{"success": true, "deferred": true}', content_type="application/json")
 
 
-@csrf_exempt
-def hand_written(request):
+def _report(request) -> tuple[str, list, list, list] | None:
+    """A verified status callback's values for the hand-written reports: the sealed request's
+    parameters, the message's (public id, sid, person, sealed number, sender) and the event's
+    (key, status, raw status, code, sealed payload) — the same work for both shapes."""
     if (verified := _verified_and_sealed(request)) is None:
-        return HttpResponse(status=403)
-    form, sealed = verified
-    sid, status, to = form["MessageSid"], form["MessageStatus"], form["To"]
-    code = form.get("ErrorCode", "")
-    person = recipient_hash(to)
-    key = f"twilio:{sid}:{status}:{code}:"
-    with transaction.atomic(), connection.cursor() as cursor:
-        content_type = request.content_type or ""
-        cursor.execute(
-            _RAW, [form.get("AccountSid", ""), request.path, content_type, sealed, person]
-        )
-        raw_id = cursor.fetchone()[0]
-        public_id = "msg_" + secrets.token_hex(10)
-        message = [public_id, sid, person, crypto.encrypt(to), form.get("From", "")]
-        cursor.execute(_MESSAGE, message)
-        message_id = cursor.fetchone()[0]
-        payload = crypto.encrypt_json(form)
-        cursor.execute(_EVENT, [message_id, raw_id, key, status, status, code, payload])
-        cursor.execute(_SUMMARY, [status, key, code, message_id])
-    return HttpResponse(b'{"success": true}', content_type="application/json")
-
-
-@csrf_exempt
-def hand_written_one_statement(request):
-    if (verified := _verified_and_sealed(request)) is None:
-        return HttpResponse(status=403)
+        return None
     form, sealed = verified
     sid, status, to = form["MessageSid"], form["MessageStatus"], form["To"]
     code = form.get("ErrorCode", "")
     person = recipient_hash(to)
     key = f"twilio:{sid}:{status}:{code}:"
     raw = [form.get("AccountSid", ""), request.path, request.content_type or "", sealed, person]
-    message = ["msg_" + secrets.token_hex(10), sid, person, crypto.encrypt(to)]
-    message += [form.get("From", ""), status, key, code]
+    message = [
+        "msg_" + secrets.token_hex(10),
+        sid,
+        person,
+        crypto.encrypt(to),
+        form.get("From", ""),
+    ]
     event = [key, status, status, code, crypto.encrypt_json(form)]
+    return key, raw, message, event
+
+
+@csrf_exempt
+def hand_written(request):
+    if (report := _report(request)) is None:
+        return HttpResponse(status=403)
+    key, raw, message, event = report
+    status, code = event[1], event[3]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_RAW, raw)
+        raw_id = cursor.fetchone()[0]
+        cursor.execute(_MESSAGE, message)
+        message_id = cursor.fetchone()[0]
+        cursor.execute(_EVENT, [message_id, raw_id, *event])
+        cursor.execute(_SUMMARY, [status, key, code, message_id])
+    return HttpResponse(b'{"success": true}', content_type="application/json")
+
+
+@csrf_exempt
+def hand_written_one_statement(request):
+    if (report := _report(request)) is None:
+        return HttpResponse(status=403)
+    key, raw, message, event = report
+    status, code = event[1], event[3]
     with connection.cursor() as cursor:
-        cursor.execute(_ONE_STATEMENT, raw + message + event)
+        cursor.execute(_ONE_STATEMENT, [*raw, *message, status, key, code, *event])
     return HttpResponse(b'{"success": true}', content_type="application/json")
 
 
