@@ -18,17 +18,17 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from django.db import DataError, IntegrityError, router, transaction
+from django.db import DataError, IntegrityError, connections, router, transaction
 from django.utils import timezone
 
 from . import metrics, statements, storable, suppression
 from .conf import app_settings
 from .events import ConsentChange, Event, InboundEvent, NormalizedEvent
 from .exceptions import InvalidNumber, MalformedPayload
-from .lifecycle import ErrorCategory, Status, precedence_key, supersedes
+from .lifecycle import PRECEDENCE, ErrorCategory, Status, precedence_key, supersedes
 from .masking import mask_text
 from .models import InboundMessage, Message, MessageEvent, RawWebhook, Suppression
-from .recipients import recipient_hash, to_e164
+from .recipients import country_of, protect, recipient_hash, to_e164
 from .signals import consent_changed, message_status_changed
 
 #: Reports that prove the message left the provider, and ones that prove it arrived.
@@ -36,6 +36,7 @@ _IMPLIES_SENT = frozenset(
     {Status.SENT, Status.DELIVERED, Status.READ, Status.UNDELIVERED, Status.EXPIRED}
 )
 _IMPLIES_DELIVERED = frozenset({Status.DELIVERED, Status.READ})
+_PRECEDENCE = [str(status) for status in PRECEDENCE]  #: for the statement that compares keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,33 +108,50 @@ def ingest(
         storable.inbound(e) if isinstance(e, InboundEvent) else storable.event(e) for e in events
     ]
     using = router.db_for_write(Message)
-    result = IngestResult()
     try:
-        with transaction.atomic(using=using):
-            if raw is not None:
-                # Inserted when the first event needs it, linked to that event's person as
-                # its message knows them: no number is parsed again for a known message.
-                result.raw_webhook = raw.record()
-            elif stored is not None:
-                result.raw_webhook = stored
-                if not stored.recipient_hash and (person := _person_of(fitted)):
-                    stored.recipient_hash = person
-                    stored.save(using=using, update_fields=["recipient_hash"])
-            whom = partial(_person_of, fitted)
-            # Reports in (provider, message id) order: two requests naming the same messages
-            # lock them in the same order, never in two (a deadlock). The summary rule does not
-            # depend on the order; a message's own reports keep theirs (a stable sort).
-            for event in sorted(fitted, key=lock_order):
-                if isinstance(event, InboundEvent):
-                    _ingest_inbound(event, result, using)
-                else:
-                    _ingest_one(event, result, using, whom)
-            for opt_out in result.opt_outs:
-                opt_out()
-            _store_raw(result, using, whom)  # only duplicates, or no event at all
+        if raw is not None and _alone(fitted, using):
+            result = _ingest_alone(fitted[0], raw, using)  # type: ignore[arg-type]
+        else:
+            result = _ingest_together(fitted, raw, stored, using)
     except (DataError, IntegrityError) as exc:
         # Not an outage: the same request would be refused again on every retry.
         raise MalformedPayload(f"The database refused a value ({type(exc).__name__}).") from exc
+    _announce(result, fitted, using)
+    return result
+
+
+def _ingest_together(
+    fitted: Sequence[Event], raw: RawRequest | None, stored: RawWebhook | None, using: str
+) -> IngestResult:
+    """Any request, in one transaction: its messages locked in one order, one by one."""
+    result = IngestResult()
+    with transaction.atomic(using=using):
+        if raw is not None:
+            # Inserted when the first event needs it, linked to that event's person as
+            # its message knows them: no number is parsed again for a known message.
+            result.raw_webhook = raw.record()
+        elif stored is not None:
+            result.raw_webhook = stored
+            if not stored.recipient_hash and (person := _person_of(fitted)):
+                stored.recipient_hash = person
+                stored.save(using=using, update_fields=["recipient_hash"])
+        whom = partial(_person_of, fitted)
+        # Reports in (provider, message id) order: two requests naming the same messages
+        # lock them in the same order, never in two (a deadlock). The summary rule does not
+        # depend on the order; a message's own reports keep theirs (a stable sort).
+        for event in sorted(fitted, key=lock_order):
+            if isinstance(event, InboundEvent):
+                _ingest_inbound(event, result, using)
+            else:
+                _ingest_one(event, result, using, whom)
+        for opt_out in result.opt_outs:
+            opt_out()
+        _store_raw(result, using, whom)  # only duplicates, or no event at all
+    return result
+
+
+def _announce(result: IngestResult, fitted: Sequence[Event], using: str) -> None:
+    """Tell receivers and the metrics about ``result`` once it is committed."""
     if result.duplicates and fitted:
         # For the duplicates alert and the metrics; a cache call, only when there are some.
         provider = fitted[0].provider
@@ -163,7 +181,6 @@ def ingest(
             opted_out=inbound.consent == ConsentChange.OPT_OUT,
         )
         transaction.on_commit(announce, using=using)
-    return result
 
 
 def lock_order(event: Event) -> tuple[str, str]:
@@ -325,31 +342,13 @@ def _ingest_one(
         return
     # A new message is inserted with its summary decided: one row version, not two.
     _store_raw(result, using, lambda: message.recipient_hash or person())
-    record = MessageEvent(
-        message=message,
-        raw_webhook=result.raw_webhook,
-        provider_event_id=event.provider_event_id,
-        dedupe_key=key,
-        status=event.status,
-        raw_status=event.raw_status,
-        error_code=event.error_code,
-        error_category=event.error_category,
-        error_detail=event.error_detail,
-        provider_occurred_at=event.provider_occurred_at,
-        payload_encrypted=storable.sealed_payload(event.raw_payload),
-        received_at=now,
-        applied=applies,
-        source=event.source,
-    )
+    record = _event_record(event, key, now)
+    record.message, record.raw_webhook, record.applied = message, result.raw_webhook, applies
     _, owner, is_new = statements.insert_event(record, using)
     if owner != message.pk:
-        # The provider's event id names an event of another message: merging would file this
-        # report under the wrong message. Nothing is written (the transaction rolls back,
-        # with the message row it may have created); the request goes to the review queue.
-        raise MalformedPayload(
-            f"Event {event.provider_event_id or key} is already recorded for another "
-            "message; kept for review."
-        )
+        # Nothing is written: the transaction rolls back, with the message row it may have
+        # created.
+        raise _key_taken(event, key)
     if not is_new:  # stored under its key since the lock: a concurrent delivery of it
         result.duplicates += 1
         return
@@ -373,14 +372,156 @@ def _ingest_one(
             changed |= {"recipient_hash", "recipient_encrypted", "destination_country"}
         statements.update(message, changed, using)
     if applies:
-        result.applied += 1
-        # Receivers see known statuses only. Every message starts "accepted" (registered after
-        # the provider accepted it, or created by a report about it); "unknown" flags review and
-        # holds the summary only while no known report exists, so leaving it is a change from
-        # "accepted".
-        before = Status.ACCEPTED if previous == Status.UNKNOWN else previous
-        if message.current_status not in (before, Status.UNKNOWN):
-            result.transitions.append((message, before, message.current_status, record))
+        _applied(result, message, previous, record)
+
+
+def _event_record(event: NormalizedEvent, key: str, now: datetime) -> MessageEvent:
+    """The row that stores ``event`` (not saved; its message, request and ``applied`` not
+    set)."""
+    return MessageEvent(
+        provider_event_id=event.provider_event_id,
+        dedupe_key=key,
+        status=event.status,
+        raw_status=event.raw_status,
+        error_code=event.error_code,
+        error_category=event.error_category,
+        error_detail=event.error_detail,
+        provider_occurred_at=event.provider_occurred_at,
+        payload_encrypted=storable.sealed_payload(event.raw_payload),
+        received_at=now,
+        source=event.source,
+    )
+
+
+def _key_taken(event: NormalizedEvent, key: str) -> MalformedPayload:
+    """The provider's event id names an event of another message: merging would file this
+    report under the wrong message. The request goes to the review queue."""
+    return MalformedPayload(
+        f"Event {event.provider_event_id or key} is already recorded for another "
+        "message; kept for review."
+    )
+
+
+def _applied(result: IngestResult, message: Message, previous: str, record: MessageEvent) -> None:
+    """Count an event that decided ``message``'s summary, and the transition receivers are
+    told about when the status changed from ``previous``."""
+    result.applied += 1
+    # Receivers see known statuses only. Every message starts "accepted" (registered after
+    # the provider accepted it, or created by a report about it); "unknown" flags review and
+    # holds the summary only while no known report exists, so leaving it is a change from
+    # "accepted".
+    before = Status.ACCEPTED if previous == Status.UNKNOWN else previous
+    if message.current_status not in (before, Status.UNKNOWN):
+        result.transitions.append((message, before, message.current_status, record))
+
+
+def _alone(fitted: Sequence[Event], using: str) -> bool:
+    """Whether the request is a lone report :func:`_ingest_alone` applies: the webhook's usual
+    request, on PostgreSQL. Several reports, an inbound message or an opt-out (a suppression
+    recorded under the message's lock) take a transaction."""
+    return (
+        len(fitted) == 1
+        and isinstance(fitted[0], NormalizedEvent)
+        and fitted[0].error_category != ErrorCategory.OPT_OUT
+        and connections[using].vendor == "postgresql"
+    )
+
+
+#: The number a report names, read: (hash, encrypted, country or None); empty if unreadable.
+Person = tuple[str, str, str | None]
+
+
+def _ingest_alone(event: NormalizedEvent, raw: RawRequest, using: str) -> IngestResult:
+    """One report in one statement, two when its message is new (:func:`statements.apply_report`,
+    :func:`statements.insert_report_of_new_message`), each its own transaction. Inside a
+    caller's transaction a savepoint keeps a refused statement from breaking it."""
+    result = IngestResult(raw_webhook=raw.record())
+    if connections[using].in_atomic_block:
+        with transaction.atomic(using=using):
+            _report_alone(event, result, using)
+    else:
+        _report_alone(event, result, using)
+    return result
+
+
+def _report_alone(event: NormalizedEvent, result: IngestResult, using: str) -> None:
+    now = timezone.now()
+    key = event.dedupe_key
+    record = _event_record(event, key, now)
+    raw = result.raw_webhook
+    assert raw is not None  # noqa: S101 - _ingest_alone's
+    person: Person | None = None  # the report's number is read only if its message has none
+    while True:
+        fold = _fold_parameters(event, key, now, person)
+        reported = statements.apply_report(record, raw, fold, using)
+        if reported is None:  # a message we did not know
+            message = Message(
+                provider=event.provider, provider_message_id=event.provider_message_id
+            )
+            if event.recipient:
+                message.set_recipient(event.recipient)
+            _fold_into_summary(message, event, key, True, now)
+            raw.recipient_hash, record.applied = message.recipient_hash, True
+            created, taken = statements.insert_report_of_new_message(message, record, raw, using)
+            if taken:
+                raise _key_taken(event, key)
+            if created:
+                result.stored += 1
+                _applied(result, message, Status.ACCEPTED, record)
+                return
+            continue  # a concurrent report created it first: apply this one to it
+        if not reported.ready:  # the message has no number yet: read the report's
+            person = _person(event.recipient)
+        elif reported.key_taken:
+            raise _key_taken(event, key)
+        elif reported.counted:
+            result.duplicates += 1
+            return
+        elif reported.message is not None:
+            result.stored += 1
+            if reported.applies:
+                _applied(result, reported.message, reported.previous, record)
+            return
+        # else: stored under its key by a transaction that committed after the statement
+        # began, invisible to it: the next statement sees it.
+
+
+def _person(number: str) -> Person:
+    protected = protect(number)
+    if not protected:
+        return "", "", None
+    e164, hashed, encrypted = protected
+    return hashed, encrypted, country_of(e164) or None
+
+
+def _fold_parameters(
+    event: NormalizedEvent, key: str, now: datetime, person: Person | None
+) -> dict[str, object]:
+    """:func:`_fold_into_summary`'s rule for ``event`` as :func:`statements.apply_report`'s
+    parameters (``person``: the report's number, read; None: not read yet)."""
+    person_hash, person_encrypted, person_country = person or ("", "", None)
+    return {
+        "provider": event.provider,
+        "message_id": event.provider_message_id,
+        "precedence": _PRECEDENCE,
+        "status": str(event.status),
+        "occurred": event.provider_occurred_at,
+        "code": event.error_code,
+        "key": key,
+        "category": event.error_category,
+        "now": now,
+        "when": event.provider_occurred_at or now,
+        "implies_sent": event.status in _IMPLIES_SENT,
+        "implies_delivered": event.status in _IMPLIES_DELIVERED,
+        "unknown": event.status == Status.UNKNOWN,
+        "sender": event.sender_identity or None,
+        "country": event.destination_country or None,
+        "segments": event.segments or None,
+        "needs_person": bool(event.recipient) and person is None,
+        "person_hash": person_hash,
+        "person_encrypted": person_encrypted,
+        "person_country": person_country,
+    }
 
 
 def _locate(message: Message, event: NormalizedEvent) -> bool:

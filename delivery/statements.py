@@ -17,7 +17,9 @@ one waits for it), and the count and the request are statements of their own.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -129,7 +131,7 @@ def _insert_columns_sql(using: str, model: type[Model], names: tuple[str, ...]) 
     )
 
 
-def _fetchone(using: str, sql: str, params: Sequence[Any]) -> tuple | None:
+def _fetchone(using: str, sql: str, params: Sequence[Any] | Mapping[str, Any]) -> tuple | None:
     with connections[using].cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()
@@ -345,3 +347,270 @@ def update(record: Model, names: Iterable[str], using: str) -> None:
     params = [f.get_db_prep_save(getattr(record, f.attname), connection) for f in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, record.pk])
+
+
+# One report, one statement: the webhook's usual request on PostgreSQL (delivery.ingest).
+
+
+@dataclass(frozen=True, slots=True)
+class Reported:
+    """What :func:`apply_report` did with one report of a message we know."""
+
+    ready: bool  #: False: the message has no number and the report names one; nothing written
+    applies: bool  #: the report takes over the summary
+    event_id: int | None  #: the new event; None when it is a redelivery or nothing was written
+    counted: bool  #: a redelivery of an event of this message, counted
+    raw_id: int | None  #: the stored request
+    person: str  #: the recipient hash the request is linked to
+    key_taken: bool  #: the report's key belongs to another message's event; nothing written
+    previous: str  #: the message's status before
+    message: Message | None  #: the message after the report, when an event was stored
+
+
+def apply_report(
+    record: MessageEvent, raw: RawWebhook, fold: dict[str, Any], using: str
+) -> Reported | None:
+    """Lock the report's message, store the report and its request and fold it into the
+    message's summary, in one statement (PostgreSQL); None when there is no such message.
+
+    ``record`` is the event to store (its ``message``, ``raw_webhook`` and ``applied`` are
+    decided here, and set with its id when it is stored), ``raw`` the request (its
+    ``recipient_hash`` too). ``fold`` names what the
+    report says, as :func:`_report_sql` reads it: ``provider``, ``message_id``, ``precedence``
+    (:data:`delivery.lifecycle.PRECEDENCE`'s values), ``status``, ``occurred``, ``code``,
+    ``key``, ``category``, ``now``, ``when`` (the time it proves), ``implies_sent``,
+    ``implies_delivered``, ``unknown``, ``sender``, ``country`` and ``segments`` (None when
+    the report does not say), ``needs_person`` (it names a number the message may not have)
+    and the number read from it when the message has none: ``person_hash``,
+    ``person_encrypted``, ``person_country``.
+
+    Nothing is written when the key is another message's (``key_taken``), when the message
+    needs the report's number read first (not ``ready``), or when an event under the key was
+    stored by a transaction that committed after this statement began (neither ``event_id``,
+    ``counted`` nor ``key_taken``): the caller runs it again, and then sees it.
+    """
+    connection = connections[using]
+    params = {
+        **fold,
+        **_named("e", record, using, skip=("message_id", "raw_webhook_id", "applied")),
+        **_named("r", raw, using, skip=("recipient_hash",)),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_report_sql(using), params)
+        row = cursor.fetchone()
+        # The message's columns in the table's order (``u.*``: a statement of more than 4 kB
+        # is parsed again on every call by psycopg), read without building a description.
+        result = cursor.cursor.pgresult
+        names = tuple(result.fname(i).decode() for i in range(8, result.nfields))
+    if row is None:
+        return None
+    ready, applies, event_id, counted, raw_id, person, key_taken, previous = row[:8]
+    columns = row[8:]
+    message = None
+    if columns[0] is not None:  # the message was updated: its row as it is now
+        message = _message_from_row(using, names, columns)
+        record.message, record.applied = message, applies
+        _stored(record, event_id, using)
+    if raw_id is not None:
+        raw.recipient_hash = person
+        _stored(raw, raw_id, using)
+        record.raw_webhook = raw
+    return Reported(
+        ready=ready,
+        applies=applies,
+        event_id=event_id,
+        counted=counted is not None,
+        raw_id=raw_id,
+        person=person or "",
+        key_taken=key_taken,
+        previous=previous,
+        message=message,
+    )
+
+
+@functools.cache
+def _report_sql(using: str) -> str:
+    """:func:`apply_report`'s statement. Its parts, in the order their results are needed:
+
+    - ``m`` locks the message (``FOR NO KEY UPDATE``, as :func:`lock_message`): always the
+      message first, then its event, so two reports cannot wait on each other;
+    - ``k`` decides, against the row as locked, whether the report can be applied without
+      reading its number and whether it takes over the summary: its precedence key greater
+      than the summary's, compared as :func:`delivery.lifecycle.supersedes` compares them
+      (the status's place in the precedence list, the provider's time, the error code and the
+      key, text by code point);
+    - ``e`` stores the event unless its key is stored already, ``d`` counts a redelivery of
+      this message's event, ``u`` folds a new event into the summary (the earliest time sent
+      and delivered, what was empty filled in, the deciding event's fields when it applies);
+    - ``r`` stores the request under an id drawn first (the event names it), linked to the
+      message's person, when the event was stored or counted.
+    """
+    connection = connections[using]
+    q = connection.ops.quote_name
+    message, event, raw = (q(model._meta.db_table) for model in (Message, MessageEvent, RawWebhook))
+    # What the statement reads of the message as locked.
+    columns = "id, recipient_hash, current_status, status_occurred_at, error_code, status_event_key"
+
+    event_fields = _insert_fields(MessageEvent)
+    event_select = _select(
+        using, "e", event_fields, message_id="k.id", raw_webhook_id="raw_id.id", applied="k.applies"
+    )
+    raw_fields = [f for f in _insert_fields(RawWebhook) if f.attname != "recipient_hash"]
+    raw_select = _select(using, "r", raw_fields)
+    c = 'COLLATE "C"'  # text compared by code point, as Python compares it
+    # Filled in only when empty (and the report says).
+    sender = "COALESCE(NULLIF(sender_identity, ''), %(sender)s, sender_identity)"
+    segments = "COALESCE(NULLIF(segments, 0), %(segments)s, segments)"
+    return (
+        f"WITH m AS (SELECT {columns} FROM {message} "  # noqa: S608 - names, not input
+        "WHERE provider = %(provider)s AND provider_message_id = %(message_id)s "
+        "FOR NO KEY UPDATE), "
+        "k AS (SELECT m.id, (m.recipient_hash <> '' OR NOT %(needs_person)s) AS ready, "
+        "(m.status_event_key = '' OR ("
+        "array_position(%(precedence)s::text[], %(status)s::text), "
+        "COALESCE(%(occurred)s::timestamptz, '-infinity'), "
+        f"%(code)s::text {c}, %(key)s::text {c}) > ("
+        "array_position(%(precedence)s::text[], m.current_status), "
+        "COALESCE(m.status_occurred_at, '-infinity'), "
+        f"m.error_code {c}, m.status_event_key {c})) AS applies FROM m), "
+        f"raw_id AS (SELECT nextval(pg_get_serial_sequence('{raw}', 'id')) AS id "
+        "FROM k WHERE k.ready), "
+        f"e AS (INSERT INTO {event} ({', '.join(q(f.column) for f in event_fields)}) "
+        f"SELECT {event_select} FROM k, raw_id "
+        "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id), "
+        f"d AS (UPDATE {event} SET duplicate_count = duplicate_count + 1, "
+        "last_duplicate_at = %(now)s WHERE dedupe_key = %(key)s "
+        "AND message_id = (SELECT id FROM k WHERE k.ready) "
+        "AND NOT EXISTS (SELECT FROM e) RETURNING id), "
+        f"u AS (UPDATE {message} t SET last_event_at = %(now)s, updated_at = %(now)s, "
+        "first_sent_at = CASE WHEN %(implies_sent)s "
+        "THEN LEAST(first_sent_at, %(when)s) ELSE first_sent_at END, "
+        "delivered_at = CASE WHEN %(implies_delivered)s "
+        "THEN LEAST(delivered_at, %(when)s) ELSE delivered_at END, "
+        "needs_review = needs_review OR %(unknown)s, "
+        "recipient_hash = CASE WHEN recipient_hash = '' "
+        "THEN %(person_hash)s ELSE recipient_hash END, "
+        "recipient_encrypted = CASE WHEN recipient_hash = '' "
+        "THEN %(person_encrypted)s ELSE recipient_encrypted END, "
+        "destination_country = COALESCE(NULLIF(destination_country, ''), "
+        "CASE WHEN recipient_hash = '' THEN %(person_country)s END, "
+        "%(country)s, destination_country), "
+        f"sender_identity = {sender}, segments = {segments}, "
+        "current_status = CASE WHEN k.applies THEN %(status)s ELSE current_status END, "
+        "status_occurred_at = CASE WHEN k.applies "
+        "THEN %(occurred)s ELSE status_occurred_at END, "
+        "status_event_key = CASE WHEN k.applies THEN %(key)s ELSE status_event_key END, "
+        "error_code = CASE WHEN k.applies THEN %(code)s ELSE error_code END, "
+        "error_category = CASE WHEN k.applies THEN %(category)s ELSE error_category END "
+        "FROM k WHERE t.id = k.id AND EXISTS (SELECT FROM e) "
+        "RETURNING t.*), "
+        f"r AS (INSERT INTO {raw} (id, {', '.join(q(f.column) for f in raw_fields)}, "
+        f"recipient_hash) SELECT raw_id.id, {raw_select}, "
+        "CASE WHEN m.recipient_hash <> '' THEN m.recipient_hash ELSE %(person_hash)s END "
+        "FROM raw_id, m WHERE EXISTS (SELECT FROM e) OR EXISTS (SELECT FROM d) "
+        "RETURNING id, recipient_hash) "
+        "SELECT k.ready, k.applies, (SELECT id FROM e), (SELECT id FROM d), "
+        "(SELECT id FROM r), (SELECT recipient_hash FROM r), "
+        f"(SELECT NOT EXISTS (SELECT FROM e) AND NOT EXISTS (SELECT FROM d) AND EXISTS ("
+        f"SELECT FROM {event} WHERE dedupe_key = %(key)s)), m.current_status, "
+        "u.* FROM m CROSS JOIN k LEFT JOIN u ON true"
+    )
+
+
+def _select(using: str, prefix: str, fields: Iterable[Field], **given: str) -> str:
+    """A SELECT list of named placeholders (``%(<prefix>_<attname>)s``) for ``fields``, but
+    the expressions ``given`` by attribute name. In a SELECT list a parameter has no column to
+    take its type from: text is assigned to its column as it is, other types are cast."""
+    connection = connections[using]
+
+    def placeholder(f: Field) -> str:
+        name = f"%({prefix}_{f.attname})s"
+        if _plain_type(f) is str:
+            return name
+        return f"{name}::{f.cast_db_type(connection)}".replace(  # shorter: see apply_report
+            "timestamp with time zone", "timestamptz"
+        )
+
+    return ", ".join(given.get(f.attname) or placeholder(f) for f in fields)
+
+
+def _named(prefix: str, record: Model, using: str, skip: Iterable[str] = ()) -> dict[str, Any]:
+    """``record``'s insert values as :func:`_select`'s parameters, but those named in ``skip``
+    (psycopg parses a statement of more than 50 parameters again on every call)."""
+    fields = _insert_fields(type(record))
+    return {
+        f"{prefix}_{f.attname}": value
+        for f, value in zip(fields, _values(record, using), strict=True)
+        if f.attname not in skip
+    }
+
+
+def _as_json(record: Model, using: str) -> str:
+    """``record``'s insert values as one JSON object by column, for ``json_populate_record``:
+    one parameter for a whole row."""
+    fields = _insert_fields(type(record))
+    values = zip(fields, _values(record, using), strict=True)
+    return json.dumps({f.column: value for f, value in values}, default=datetime.isoformat)
+
+
+def insert_report_of_new_message(
+    message: Message, record: MessageEvent, raw: RawWebhook, using: str
+) -> tuple[bool, bool]:
+    """Insert ``message`` (its summary decided by ``record``), the request ``raw`` and the
+    event ``record`` in one statement (PostgreSQL); ``(created, key taken)``. Each gets its
+    id. Nothing is written when the message exists by now (a concurrent report created it:
+    apply the report to it; its event may be this one) or when ``record``'s key is another
+    message's event's."""
+    params = {
+        "message": _as_json(message, using),
+        "provider": message.provider,
+        "message_id": message.provider_message_id,
+        **_named("e", record, using, skip=("message_id", "raw_webhook_id")),
+        **_named("r", raw, using),
+    }
+    row = _fetchone(using, _new_message_sql(using), params)
+    assert row is not None  # noqa: S101 - a SELECT without FROM returns its row
+    message_id, raw_id, event_id, key_taken = row
+    if message_id is None:
+        return False, key_taken
+    _stored(message, message_id, using)
+    _stored(raw, raw_id, using)
+    _stored(record, event_id, using)
+    record.message, record.raw_webhook = message, raw
+    return True, False
+
+
+@functools.cache
+def _new_message_sql(using: str) -> str:
+    """:func:`insert_report_of_new_message`'s statement: the message first (``ON CONFLICT DO
+    NOTHING``, unless the event's key is taken; its row one JSON parameter), then the request
+    and the event, which name it. A key taken by a concurrent transaction since the statement began fails the event's
+    insert, and with it the whole statement (``IntegrityError``)."""
+    q = _quote(using)
+    message, event, raw = (q(model._meta.db_table) for model in (Message, MessageEvent, RawWebhook))
+
+    def names(fields: Iterable[Field]) -> str:
+        return ", ".join(q(f.column) for f in fields)
+
+    message_fields = _insert_fields(Message)
+    raw_fields = _insert_fields(RawWebhook)
+    event_fields = _insert_fields(MessageEvent)
+    stored = f"SELECT FROM {event} WHERE dedupe_key = %(e_dedupe_key)s"  # noqa: S608
+    # Stored for a message other than this one (created since by a concurrent report).
+    taken = (
+        f"EXISTS ({stored} AND message_id <> ALL (SELECT id FROM {message} "  # noqa: S608
+        "WHERE provider = %(provider)s AND provider_message_id = %(message_id)s))"
+    )
+    return (
+        f"WITH mm AS (INSERT INTO {message} ({names(message_fields)}) "  # noqa: S608
+        f"SELECT {names(message_fields)} "
+        f"FROM json_populate_record(NULL::{message}, %(message)s::json) "
+        f"WHERE NOT EXISTS ({stored}) "
+        "ON CONFLICT (provider, provider_message_id) DO NOTHING RETURNING id), "
+        f"r AS (INSERT INTO {raw} ({names(raw_fields)}) "
+        f"SELECT {_select(using, 'r', raw_fields)} FROM mm RETURNING id), "
+        f"e AS (INSERT INTO {event} ({names(event_fields)}) "
+        f"SELECT {_select(using, 'e', event_fields, message_id='mm.id', raw_webhook_id='r.id')} "
+        "FROM mm, r RETURNING id) "
+        f"SELECT (SELECT id FROM mm), (SELECT id FROM r), (SELECT id FROM e), {taken}"
+    )

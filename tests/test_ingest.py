@@ -178,13 +178,14 @@ def test_dedupe_key_prefers_provider_event_id():
     assert len(long.dedupe_key) <= 255 and long.dedupe_key.startswith("twilio:sha256:")
 
 
-def test_a_report_costs_three_statements_and_a_duplicate_one(monkeypatch):
-    """The lean path on PostgreSQL: a report of a known message locks it, looks for a
-    duplicate and stores the request in one statement, then stores the event and updates the
-    summary; a report of a message we did not know inserts it with its summary instead (and
-    the request, whose person the number decides); a redelivery is counted and its request
-    stored by the lock's statement alone. SQLite: the lock, the count and the request are a
-    statement each."""
+def test_a_report_costs_one_statement_and_a_report_of_a_new_message_two(monkeypatch):
+    """The lean path on PostgreSQL: a report of a known message is locked, stored with its
+    request and folded into the summary by one statement (no BEGIN or COMMIT outside a
+    transaction); a redelivery is counted and its request stored by it too; a report of a
+    message we did not know costs two, the one that finds nothing and the one that inserts
+    the message with its summary decided, the request and the event. SQLite, or several
+    reports in a request: lock (the count and the request a statement each on SQLite), event,
+    update of the columns that changed."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -200,29 +201,37 @@ def test_a_report_costs_three_statements_and_a_duplicate_one(monkeypatch):
     lock = ["WITH"] if postgresql else ["UPDATE", "UPDATE", "INSERT"]  # + count, + request
     register_outbound(provider="twilio", provider_message_id="SMlean", to="+14155550100")
     sent = Event(provider_message_id="SMlean", status=Status.SENT, recipient="+14155550100")
-    assert statements([sent]) == [*lock, "INSERT", "UPDATE"]
+    assert statements([sent]) == (["WITH"] if postgresql else [*lock, "INSERT", "UPDATE"])
     with monkeypatch.context() as patched:  # a redelivery parses no number
         patched.setattr("delivery.ingest.to_e164", lambda *a: pytest.fail("parsed"))
+        patched.setattr("delivery.ingest.protect", lambda *a: pytest.fail("parsed"))
         assert statements([sent]) == lock  # counted, and its request stored
     redelivered = RawWebhook.objects.latest("id")
     assert redelivered.recipient_hash == Message.objects.get().recipient_hash  # linked to them
     new = Event(provider_message_id="SMnew", status=Status.DELIVERED, recipient="+14155550101")
-    assert statements([new]) == [lock[0], "INSERT", "INSERT", "INSERT"]  # message, request, event
+    # message, request, event
+    assert statements([new]) == (["WITH", "WITH"] if postgresql else [lock[0], *["INSERT"] * 3])
     first = Message.objects.get(provider_message_id="SMnew")
     assert first.current_status == Status.DELIVERED and first.recipient == "+14155550101"
     assert first.delivered_at and first.destination_country == "US"
     message = Message.objects.get(provider_message_id="SMlean")
     assert message.current_status == Status.SENT and RawWebhook.objects.count() == 3
     assert MessageEvent.objects.get(message=message).duplicate_count == 1
-    # The summary update names only what changed.
+    # Two reports in a request: one transaction, each summary update naming what changed.
+    two = [
+        Event(provider_message_id="SMlean", status=Status.DELIVERED),
+        Event(provider_message_id="SMnew", status=Status.READ),
+    ]
     with CaptureQueriesContext(connection) as queries:
-        ingest([Event(provider_message_id="SMlean", status=Status.DELIVERED)])
-    *_, update = [  # the last: on SQLite the lock is an UPDATE too
+        ingest(two)
+    updates = [
         q["sql"]
         for q in queries.captured_queries
-        if q["sql"].startswith('UPDATE "sms_delivery_message"')
+        if q["sql"].startswith('UPDATE "sms_delivery_message" SET')
+        and '"current_status" =' in q["sql"]  # not the lock (SQLite)
     ]
-    assert "recipient_encrypted" not in update and "current_status" in update
+    assert len(updates) == 2 and not any("recipient_encrypted" in sql for sql in updates)
+    assert Message.objects.get(pk=message.pk).current_status == Status.DELIVERED
 
 
 def test_a_request_stored_by_the_lock_s_statement_is_the_request_as_received():
@@ -389,3 +398,29 @@ def test_concurrent_reports_on_sqlite_wait_for_each_other_instead_of_failing(tmp
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["0", "5", "30"], out.stdout
+
+
+@pytest.mark.parametrize("known", [False, True], ids=["new message", "known message"])
+def test_an_event_id_of_another_message_is_refused_and_writes_nothing(known):
+    """A provider's event id names an event of another message: filing the report under either
+    would be wrong. Refused as unreadable (the view keeps the request for review); no message,
+    event or request is written for it."""
+    from delivery.exceptions import MalformedPayload
+
+    first = Event(provider="telnyx", provider_message_id="msg-1", provider_event_id="evt-9")
+    ingest([first], RawRequest("telnyx", "POST", "/webhooks/telnyx/", b"x", {}))
+    if known:
+        register_outbound(provider="telnyx", provider_message_id="msg-2", to="+14155550100")
+    before = (Message.objects.count(), MessageEvent.objects.count(), RawWebhook.objects.count())
+    clash = Event(
+        provider="telnyx",
+        provider_message_id="msg-2",
+        provider_event_id="evt-9",
+        status=Status.DELIVERED,
+        recipient="+14155550100",
+    )
+    with pytest.raises(MalformedPayload, match="already recorded for another message"):
+        ingest([clash], RawRequest("telnyx", "POST", "/webhooks/telnyx/", b"y", {}))
+    after = (Message.objects.count(), MessageEvent.objects.count(), RawWebhook.objects.count())
+    assert after == before
+    assert MessageEvent.objects.get().message.provider_message_id == "msg-1"

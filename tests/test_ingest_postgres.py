@@ -5,7 +5,7 @@ import threading
 import pytest
 from django.db import connection, connections
 
-from delivery.ingest import ingest
+from delivery.ingest import RawRequest, ingest
 from delivery.lifecycle import Status
 from delivery.models import Message, MessageEvent, RawWebhook
 from delivery.signals import message_status_changed
@@ -50,13 +50,29 @@ def signals():
     message_status_changed.disconnect(receiver)
 
 
+@pytest.fixture(params=["one statement", "transaction"])
+def report(request):
+    """``ingest()`` as the webhook calls it, with the request (a lone report: one statement),
+    or as a replay does, without (a transaction)."""
+
+    def report(events):
+        raw = None
+        if request.param == "one statement":
+            raw = RawRequest("twilio", "POST", "/webhooks/twilio/status/", b"x", {})
+        return ingest(events, raw)
+
+    report.stores_requests = request.param == "one statement"
+    return report
+
+
 def test_runs_on_postgresql():
     assert connection.vendor == "postgresql"
 
 
-def test_same_event_from_eight_threads_applies_once(signals):
+def test_same_event_from_eight_threads_applies_once(signals, report):
     delivered = Event(status=Status.DELIVERED)
-    race([lambda: ingest([delivered])] * 8)
+    race([lambda: report([delivered])] * 8)
+    assert RawWebhook.objects.count() == (8 if report.stores_requests else 0)
     event = MessageEvent.objects.get()
     assert event.applied and event.duplicate_count == 7
     assert Message.objects.get().current_status == Status.DELIVERED
@@ -64,11 +80,11 @@ def test_same_event_from_eight_threads_applies_once(signals):
 
 
 @pytest.mark.parametrize("attempt", range(5))
-def test_two_statuses_racing_end_in_the_precedence_result(signals, attempt):
+def test_two_statuses_racing_end_in_the_precedence_result(signals, attempt, report):
     race(
         [
-            lambda: ingest([Event(status=Status.SENT)]),
-            lambda: ingest([Event(status=Status.DELIVERED)]),
+            lambda: report([Event(status=Status.SENT)]),
+            lambda: report([Event(status=Status.DELIVERED)]),
         ]
     )
     assert Message.objects.get().current_status == Status.DELIVERED
@@ -77,10 +93,10 @@ def test_two_statuses_racing_end_in_the_precedence_result(signals, attempt):
     assert signals in ([("accepted", "delivered")], [("accepted", "sent"), ("sent", "delivered")])
 
 
-def test_many_messages_and_statuses_at_once_lose_nothing():
+def test_many_messages_and_statuses_at_once_lose_nothing(report):
     statuses = [Status.SENT, Status.DELIVERED, Status.FAILED, Status.UNDELIVERED]
     targets = [
-        (lambda sid=f"SM{i:032x}", s=s: ingest([Event(provider_message_id=sid, status=s)]))
+        (lambda sid=f"SM{i:032x}", s=s: report([Event(provider_message_id=sid, status=s)]))
         for i in range(3)
         for s in statuses
     ]
@@ -139,7 +155,7 @@ def test_the_same_stop_from_eight_threads_is_one_opt_out():
     assert seen == [True]
 
 
-def test_one_event_id_raced_on_eight_messages_is_stored_once_and_never_merged():
+def test_one_event_id_raced_on_eight_messages_is_stored_once_and_never_merged(report):
     """Eight reports carrying the same provider event id for eight different messages: one is
     stored; the others are refused as unreadable (kept for review by the view), and no message
     is left without events."""
@@ -148,15 +164,17 @@ def test_one_event_id_raced_on_eight_messages_is_stored_once_and_never_merged():
     refused = []
     lock = threading.Lock()
 
+    report_ = report
+
     def deliver(n):
-        report = Event(
+        telnyx = Event(
             provider="telnyx",
             provider_message_id=f"msg-{n}",
             provider_event_id="5f2c7e1a-3b4d-4c8e-9a6f-1d2e3f4a5b6c",
             status=Status.DELIVERED,
         )
         try:
-            ingest([report])
+            report_([telnyx])
         except MalformedPayload:
             with lock:
                 refused.append(n)
@@ -261,7 +279,7 @@ def test_indexes_nothing_reads_are_gone():
 
 
 @pytest.mark.parametrize("attempt", range(8))
-def test_a_callback_racing_the_send_answer_ends_as_one_message(attempt):
+def test_a_callback_racing_the_send_answer_ends_as_one_message(attempt, report):
     """send_sms records the message, then the API answer gives it the provider's id while the
     first callback for that id may be creating a message of its own: whichever commits first,
     one message is left, with the callback's event and the answer's id."""
@@ -273,7 +291,7 @@ def test_a_callback_racing_the_send_answer_ends_as_one_message(attempt):
     race(
         [
             lambda: _attach(ours, Sent(provider_message_id=sid, raw_status="queued")),
-            lambda: ingest([Event(provider_message_id=sid, status=Status.DELIVERED)]),
+            lambda: report([Event(provider_message_id=sid, status=Status.DELIVERED)]),
         ]
     )
     message = Message.objects.get()  # ours, or the callback's with ours folded into it

@@ -206,7 +206,8 @@ def test_a_value_the_database_refuses_is_400_and_kept_not_503(client, monkeypatc
     def refuse(*args, **kwargs):
         raise DataError("value too long for type character varying(64)")
 
-    monkeypatch.setattr(statements, "insert_event", refuse)
+    for storing in ("insert_event", "insert_report_of_new_message"):  # SQLite, PostgreSQL
+        monkeypatch.setattr(statements, storing, refuse)
     response = request(client, "twilio", twilio.DELIVERED)
     assert response.status_code == 400
     assert "DataError" in kept_for_review().parse_error
@@ -216,7 +217,8 @@ def test_a_database_outage_is_still_503_and_writes_nothing(client, monkeypatch):
     def down(*args, **kwargs):
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(statements, "insert_event", down)
+    for storing in ("insert_event", "insert_report_of_new_message"):  # SQLite, PostgreSQL
+        monkeypatch.setattr(statements, storing, down)
     response = request(client, "twilio", twilio.DELIVERED)
     assert response.status_code == 503
     assert nothing_written()

@@ -107,7 +107,8 @@ def test_storage_errors_are_logged_without_the_data_they_quote(monkeypatch, capl
     def down(*args, **kwargs):
         raise OperationalError('insert failed\nCONTEXT: JSON data, "To": "+15558675310"')
 
-    monkeypatch.setattr(statements, "insert_event", down)
+    for storing in ("insert_event", "insert_report_of_new_message"):  # SQLite, PostgreSQL
+        monkeypatch.setattr(statements, storing, down)
     with caplog.at_level(logging.ERROR, logger="delivery.webhooks"):
         assert deliver("twilio", twilio.UNDELIVERED_30003).status_code == 503
     assert "could not be stored: OperationalError" in caplog.text
