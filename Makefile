@@ -4,12 +4,13 @@
 #   make bench-console   time every console page at 1 M messages (docs/performance.md)
 #   make bench-operations   time reconcile, replay, erase, purge, health at 1 M (docs/operations.md)
 #   make bench-ingest [BEFORE=<rev>]   webhook throughput against the floor (docs/performance.md)
+#   make bench-cpu BEFORE=<rev>   CPU a webhook request costs, against another revision
 #   make bench-footprint [BEFORE=<rev>]   a worker's memory and start-up by provider (docs/performance.md)
 PYTHON ?= python3
 VENV ?= .venv
 PORT ?= 8000
 
-.PHONY: demo test setup bench-console bench-operations bench-ingest bench-footprint
+.PHONY: demo test setup bench-console bench-operations bench-ingest bench-cpu bench-footprint
 
 setup:
 	@scripts/setup.sh "$(PYTHON)" "$(VENV)"
@@ -33,6 +34,9 @@ bench-operations: setup
 
 bench-ingest: setup
 	@VENV="$(VENV)" scripts/bench-ingest.sh
+
+bench-cpu: setup
+	@VENV="$(VENV)" scripts/bench-ingest.sh cpu
 
 bench-footprint: setup
 	@VENV="$(VENV)" scripts/bench-footprint.sh

@@ -3,7 +3,9 @@
 Views, management commands and tests all go through :func:`ingest`. One call is one database
 transaction: the raw request, every event (idempotent on a unique dedupe key) and every message
 summary (under a row lock) are committed together or not at all, so a 2xx can be sent only for
-what is durably stored and a failure leaves nothing half-written for the provider's retry.
+what is durably stored and a failure leaves nothing half-written for the provider's retry. On
+PostgreSQL a lone report is written by one statement, which is its own transaction
+(:func:`_ingest_alone`); other requests take :func:`_ingest_together`.
 
 Input the database would refuse never reaches it (:mod:`delivery.storable`); what is unreadable
 raises :class:`~delivery.exceptions.MalformedPayload` so the caller keeps the raw request for
@@ -435,21 +437,27 @@ def _ingest_alone(event: NormalizedEvent, raw: RawRequest, using: str) -> Ingest
     """One report in one statement, two when its message is new (:func:`statements.apply_report`,
     :func:`statements.insert_report_of_new_message`), each its own transaction. Inside a
     caller's transaction a savepoint keeps a refused statement from breaking it."""
-    result = IngestResult(raw_webhook=raw.record())
+    record = raw.record()
+    result = IngestResult(raw_webhook=record)
     if connections[using].in_atomic_block:
         with transaction.atomic(using=using):
-            _report_alone(event, result, using)
+            _report_alone(event, record, result, using)
     else:
-        _report_alone(event, result, using)
+        _report_alone(event, record, result, using)
     return result
 
 
-def _report_alone(event: NormalizedEvent, result: IngestResult, using: str) -> None:
+def _report_alone(
+    event: NormalizedEvent, raw: RawWebhook, result: IngestResult, using: str
+) -> None:
+    """Store ``event`` with its request ``raw``, statement by statement until one wrote it
+    (each one that did not wrote nothing): a statement that finds no message is followed by
+    the one that creates it, one that finds a message without a number by one that has the
+    report's read, one that meets an event a concurrent transaction committed by one that
+    sees it."""
     now = timezone.now()
     key = event.dedupe_key
     record = _event_record(event, key, now)
-    raw = result.raw_webhook
-    assert raw is not None  # noqa: S101 - _ingest_alone's
     person: Person | None = None  # the report's number is read only if its message has none
     while True:
         fold = _fold_parameters(event, key, now, person)

@@ -1,15 +1,17 @@
 """The SQL of the ingest path, composed once per database and reused for every request.
 
-On PostgreSQL a report of a message we know costs three statements: lock its message, count
-the report if it is a redelivery and store the request (one data-modifying ``WITH``), store
-the event, update the columns of the message that changed. A redelivered report costs the
-first alone. A report of a message we did not know costs four: the lock finds nothing, the
-message is inserted with its summary already decided, then the request (whose person the
-report's number decides) and the event. Each message row gets one new version per report,
-not two. The ORM composed each statement again on every request, locked and read the message
-twice when it was new, and wrote every column back.
+On PostgreSQL a lone report (the webhook's usual request) costs one statement,
+:func:`apply_report`: one data-modifying ``WITH`` locks its message, stores the event (or
+counts a redelivery) and the request, and folds the report into the summary, its own
+transaction (no ``BEGIN`` or ``COMMIT`` round trips). A report of a message we did not know
+costs two: that one finds nothing and writes nothing, :func:`insert_report_of_new_message`
+inserts the message with its summary decided, the request and the event. Each message row
+gets one new version per report.
 
-SQLite (>= 3.35) has no row locks and no data-modifying ``WITH``: there the lock is an
+A request of several reports takes a transaction: :func:`lock_message` locks each message
+(on PostgreSQL the same statement counts a redelivery and stores the request), then
+:func:`insert_event` and :func:`update` of the columns that changed. SQLite (>= 3.35) has no
+row locks and no data-modifying ``WITH``: every request takes that path, the lock is an
 ``UPDATE`` that changes nothing (the transaction's first statement is a write, so a concurrent
 one waits for it), and the count and the request are statements of their own.
 """

@@ -33,10 +33,13 @@ scripts/with-postgres.sh env SMS_DELIVERY_REQUIRE_POSTGRES=1 "$py" -m pytest -q 
 step "PostgreSQL through PgBouncer in transaction mode (concurrency and deferred tests)"
 scripts/with-postgres.sh scripts/with-pgbouncer.sh env SMS_DELIVERY_REQUIRE_POSTGRES=1 \
   "$py" -m pytest -q -p no:warnings tests/test_ingest_postgres.py tests/test_deferred.py \
-  tests/test_drain_batches_postgres.py
+  tests/test_drain_batches_postgres.py tests/test_one_statement_postgres.py
 
 step "bench/ingest.py smoke run (gunicorn, wrk, both processing modes; no timings judged)"
 VENV="$venv" SMOKE=1 scripts/bench-ingest.sh
+
+step "bench/cpu.py smoke run (this checkout against HEAD; no figures judged)"
+VENV="$venv" BEFORE=HEAD CHUNKS=2 scripts/bench-ingest.sh cpu
 
 # Django 6.x needs Python >= 3.12; Django 5.2 LTS is tested on that newer Python as well.
 newer=""

@@ -1,0 +1,181 @@
+"""CPU a webhook request costs, this checkout against another revision, measured in one run:
+
+    make bench-cpu BEFORE=<git revision> [CHUNKS=30]
+
+Served throughput (``bench/ingest.py``) moves by up to half within a run on a shared host, so
+a change worth a tenth of a request's time drowns in it. Here each revision serves the same
+signed Twilio callbacks (``bench/ingest.py``'s mix: new messages, out of order, 20 % sent
+twice) in a process of its own, through Django's WSGI handler (middleware, view, ingest; no
+HTTP server), on a database of its own on one PostgreSQL server. The two take turns, a chunk
+of requests each, and each chunk's CPU is read where it was spent: the process's
+(``time.process_time``) and its PostgreSQL backend's (``/proc/<pid>/schedstat``). It prints the median of the
+pairs' ratios (this checkout / the other), web and database, and fails if any answer is not a
+2xx. A chunk of 100 requests takes about a tenth of a second: 30 pairs take a few seconds,
+migrations included about a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import pickle
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PORT = 8000  # what the callbacks are signed for; no server listens
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--before", type=Path, help="the other revision's checkout")
+    parser.add_argument("--chunks", type=int, default=30, help="pairs of chunks")
+    parser.add_argument("--chunk-size", type=int, default=100)
+    parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)  # a child: its requests
+    options = parser.parse_args()
+    if options.serve:  # in the revision's checkout (the working directory): its code
+        sys.path.insert(0, os.getcwd())
+        serve(options.serve)
+        return
+    if not options.before:
+        parser.error("--before is required")
+    sys.path.insert(0, str(ROOT))
+    from bench.ingest import create_database, twilio_requests
+
+    count = (options.chunks + 1) * options.chunk_size  # a chunk to warm up, one a pair
+    requests = twilio_requests(PORT, count, "cpu", random.Random(7))  # noqa: S311 - not secret
+    chunks = [
+        requests[i : i + options.chunk_size] for i in range(0, len(requests), options.chunk_size)
+    ]
+    with tempfile.TemporaryDirectory() as work:
+        path = Path(work) / "requests.pickle"
+        path.write_bytes(pickle.dumps(chunks))
+        url = os.environ["DATABASE_URL"]
+        children = {
+            name: start(tree, create_database(url, f"cpu_{name}"), path)
+            for name, tree in (("this", ROOT), ("before", options.before))
+        }
+        try:
+            compare(children, min(options.chunks, len(chunks) - 1), options.chunk_size)
+        finally:
+            for child in children.values():
+                child.stdin.close()
+                child.wait(timeout=60)
+
+
+def start(tree: Path, url: str, requests: Path) -> subprocess.Popen:
+    from bench.ingest import server_environment
+
+    env = {**server_environment(PORT), "DATABASE_URL": url}
+    command = [sys.executable, str(Path(__file__).resolve()), "--serve", str(requests)]
+    child = subprocess.Popen(  # noqa: S603 - this script
+        command, cwd=tree, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None and child.stdout.readline().strip() == "ready"  # noqa: S101
+    return child
+
+
+def run(child: subprocess.Popen, chunk: int) -> dict[str, float]:
+    child.stdin.write(f"{chunk}\n")
+    child.stdin.flush()
+    answer = json.loads(child.stdout.readline())
+    if answer["failed"]:
+        raise SystemExit(f"bench-cpu: {answer['failed']} answers were not 2xx")
+    return answer
+
+
+def compare(children: dict[str, subprocess.Popen], pairs: int, size: int) -> None:
+    for child in children.values():
+        run(child, 0)  # warm: connections, prepared statements, caches
+    spent: dict[str, list[dict]] = {name: [] for name in children}
+    for pair in range(pairs):
+        names = list(children) if pair % 2 == 0 else list(reversed(children))
+        for name in names:  # the same requests for both, each in its own database
+            spent[name].append(run(children[name], pair + 1))
+    print(f"bench-cpu: {pairs} pairs of chunks of {size} Twilio status callbacks")
+    for side in ("web", "database"):
+        ratios = [ours[side] / theirs[side] for ours, theirs in zip(*spent.values(), strict=True)]
+        mine = statistics.median(chunk[side] for chunk in spent["this"]) * 1e3
+        other = statistics.median(chunk[side] for chunk in spent["before"]) * 1e3
+        quartiles = statistics.quantiles(ratios, n=4)
+        print(
+            f"{side} CPU a request: this {mine:.2f} ms, before {other:.2f} ms; "
+            f"this / before: {statistics.median(ratios):.2f} "
+            f"(quartiles of the pairs {quartiles[0]:.2f}–{quartiles[2]:.2f})"
+        )
+
+
+def serve(requests: Path) -> None:
+    """A child: Django set up on its own database; runs the chunks it is told on stdin and
+    answers each with the CPU a request cost, web and database."""
+    import django
+
+    django.setup()
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0)
+    chunks = pickle.loads(requests.read_bytes())  # noqa: S301 - written by our parent
+    handler = WSGIHandler()
+    print("ready", flush=True)
+    statuses: list[str] = []
+
+    def start_response(status: str, headers: list) -> None:
+        statuses.append(status)
+
+    for line in sys.stdin:
+        chunk = chunks[int(line)]
+        environs = [environ(request) for request in chunk]
+        statuses.clear()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            backend = cursor.fetchone()[0]
+        web, database = time.process_time(), backend_seconds(backend)
+        for request in environs:
+            b"".join(handler(request, start_response))
+        web, database = time.process_time() - web, backend_seconds(backend) - database
+        failed = sum(not status.startswith("2") for status in statuses)
+        answer = {"web": web / len(chunk), "database": database / len(chunk), "failed": failed}
+        print(json.dumps(answer), flush=True)
+
+
+def backend_seconds(pid: int) -> float:
+    """CPU seconds the PostgreSQL backend ``pid`` has run (it runs on this machine), to the
+    nanosecond (``/proc/<pid>/stat`` counts in ticks of 10 ms)."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+
+
+def environ(request: bytes) -> dict:
+    """The WSGI environ of a raw HTTP request."""
+    head, _, body = request.partition(b"\r\n\r\n")
+    request_line, *header_lines = head.decode().split("\r\n")
+    method, target, _ = request_line.split(" ")
+    path, _, query = target.partition("?")
+    env = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": str(PORT),
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+    }
+    for line in header_lines:
+        name, _, value = line.partition(": ")
+        key = name.upper().replace("-", "_")
+        env[key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}"] = value
+    return env
+
+
+if __name__ == "__main__":
+    main()
