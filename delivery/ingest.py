@@ -20,7 +20,14 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from django.db import DataError, IntegrityError, connections, router, transaction
+from django.db import (
+    DataError,
+    IntegrityError,
+    OperationalError,
+    connections,
+    router,
+    transaction,
+)
 from django.utils import timezone
 
 from . import metrics, statements, storable, suppression
@@ -429,6 +436,9 @@ def _alone(fitted: Sequence[Event], using: str) -> bool:
     )
 
 
+#: Statements a lone report may take: a race costs one or two more (see _report_alone).
+_ATTEMPTS = 8
+
 #: The number a report names, read: (hash, encrypted, country or None); empty if unreadable.
 Person = tuple[str, str, str | None]
 
@@ -459,7 +469,7 @@ def _report_alone(
     key = event.dedupe_key
     record = _event_record(event, key, now)
     person: Person | None = None  # the report's number is read only if its message has none
-    while True:
+    for _ in range(_ATTEMPTS):
         fold = _fold_parameters(event, key, now, person)
         reported = statements.apply_report(record, raw, fold, using)
         if reported is None:  # a message we did not know
@@ -492,6 +502,9 @@ def _report_alone(
             return
         # else: stored under its key by a transaction that committed after the statement
         # began, invisible to it: the next statement sees it.
+    # Each statement that wrote nothing saw another transaction's commit: this many in a row
+    # is not a race but a fault. Nothing is written; the provider retries a 503.
+    raise OperationalError(f"A report was not stored after {_ATTEMPTS} statements.")
 
 
 def _person(number: str) -> Person:

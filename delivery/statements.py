@@ -276,6 +276,19 @@ def _lock_sql(using: str, counts: bool, stores: bool) -> str:
     return f"WITH {', '.join(parts)} SELECT {', '.join(results)} FROM m"  # noqa: S608
 
 
+def _message_from_json(using: str, row: str | dict[str, Any]) -> Message:
+    """The message in ``row`` (``row_to_json``), by column name: a column the model does not
+    know (added by a newer release's migration during a rolling deploy) is left out, and the
+    statement's result keeps its type when one is added (a prepared statement would fail)."""
+    values = json.loads(row) if isinstance(row, str) else row
+    known = [(name, f) for name, f in _fields(Message).items() if _column(Message, name) in values]
+    return Message.from_db(
+        using,
+        [name for name, _ in known],
+        [f.to_python(values[_column(Message, name)]) for name, f in known],
+    )
+
+
 def _message_from_row(using: str, fields: tuple[str, ...], row: Sequence[Any]) -> Message:
     connection = connections[using]
     converted = []
@@ -391,26 +404,18 @@ def apply_report(
     stored by a transaction that committed after this statement began (neither ``event_id``,
     ``counted`` nor ``key_taken``): the caller runs it again, and then sees it.
     """
-    connection = connections[using]
     params = {
         **fold,
         **_named("e", record, using, skip=("message_id", "raw_webhook_id", "applied")),
         **_named("r", raw, using, skip=("recipient_hash",)),
     }
-    with connection.cursor() as cursor:
-        cursor.execute(_report_sql(using), params)
-        row = cursor.fetchone()
-        # The message's columns in the table's order (``u.*``: a statement of more than 4 kB
-        # is parsed again on every call by psycopg), read without building a description.
-        result = cursor.cursor.pgresult
-        names = tuple(result.fname(i).decode() for i in range(8, result.nfields))
+    row = _fetchone(using, _report_sql(using), params)
     if row is None:
         return None
-    ready, applies, event_id, counted, raw_id, person, key_taken, previous = row[:8]
-    columns = row[8:]
+    ready, applies, event_id, counted, raw_id, person, key_taken, previous, updated = row
     message = None
-    if columns[0] is not None:  # the message was updated: its row as it is now
-        message = _message_from_row(using, names, columns)
+    if updated is not None:  # the message was updated: its row as it is now
+        message = _message_from_json(using, updated)
         record.message, record.applied = message, applies
         _stored(record, event_id, using)
     if raw_id is not None:
@@ -460,6 +465,7 @@ def _report_sql(using: str) -> str:
     raw_fields = [f for f in _insert_fields(RawWebhook) if f.attname != "recipient_hash"]
     raw_select = _select(using, "r", raw_fields)
     c = 'COLLATE "C"'  # text compared by code point, as Python compares it
+    no_time = "'0001-01-01 00:00:00+00'"  # lifecycle's for a report without a time
     # Filled in only when empty (and the report says).
     sender = "COALESCE(NULLIF(sender_identity, ''), %(sender)s, sender_identity)"
     segments = "COALESCE(NULLIF(segments, 0), %(segments)s, segments)"
@@ -470,10 +476,10 @@ def _report_sql(using: str) -> str:
         "k AS (SELECT m.id, (m.recipient_hash <> '' OR NOT %(needs_person)s) AS ready, "
         "(m.status_event_key = '' OR ("
         "array_position(%(precedence)s::text[], %(status)s::text), "
-        "COALESCE(%(occurred)s::timestamptz, '-infinity'), "
+        f"COALESCE(%(occurred)s::timestamptz, {no_time}), "
         f"%(code)s::text {c}, %(key)s::text {c}) > ("
         "array_position(%(precedence)s::text[], m.current_status), "
-        "COALESCE(m.status_occurred_at, '-infinity'), "
+        f"COALESCE(m.status_occurred_at, {no_time}), "
         f"m.error_code {c}, m.status_event_key {c})) AS applies FROM m), "
         f"raw_id AS (SELECT nextval(pg_get_serial_sequence('{raw}', 'id')) AS id "
         "FROM k WHERE k.ready), "
@@ -515,7 +521,7 @@ def _report_sql(using: str) -> str:
         "(SELECT id FROM r), (SELECT recipient_hash FROM r), "
         f"(SELECT NOT EXISTS (SELECT FROM e) AND NOT EXISTS (SELECT FROM d) AND EXISTS ("
         f"SELECT FROM {event} WHERE dedupe_key = %(key)s)), m.current_status, "
-        "u.* FROM m CROSS JOIN k LEFT JOIN u ON true"
+        "row_to_json(u) FROM m CROSS JOIN k LEFT JOIN u ON true"
     )
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import models
@@ -102,12 +102,24 @@ def column_length(model: type[models.Model], field: str) -> int:
     return length
 
 
+def _instant(when: object) -> bool:
+    """Whether ``when`` is an aware time that exists in UTC: year 1 at 00:30 in UTC+1 is
+    before year 1 there (PostgreSQL would store it as a BC time Python cannot read back)."""
+    if not isinstance(when, datetime) or when.tzinfo is None:
+        return False
+    try:
+        when.astimezone(UTC)
+    except OverflowError:
+        return False
+    return True
+
+
 def event(e: NormalizedEvent) -> NormalizedEvent:
     """``e`` with every field fitted to its column; MalformedPayload if a field is unreadable."""
     if not isinstance(e.status, str) or e.status not in _STATUSES:
         raise MalformedPayload("Unreadable status.")
     when = e.provider_occurred_at
-    if when is not None and (not isinstance(when, datetime) or when.tzinfo is None):
+    if when is not None and not _instant(when):
         raise MalformedPayload("Unreadable provider time.")
     message_id = identifier(
         e.provider_message_id, column_length(Message, "provider_message_id"), name="message id"

@@ -19,7 +19,12 @@ from tests.factories import NormalizedEventFactory as Event
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
-_TIMES = [None, *(datetime(2026, 3, 1, 12, minute, tzinfo=UTC) for minute in (0, 0, 5, 9))]
+#: Year 1 at midnight UTC is lifecycle's time for a report without one: a tie, not a win.
+_TIMES = [
+    None,
+    datetime(1, 1, 1, tzinfo=UTC),
+    *(datetime(2026, 3, 1, 12, minute, tzinfo=UTC) for minute in (0, 0, 5, 9)),
+]
 _NUMBERS = ["", "+14155550100", "+447700900123", "not a number"]
 
 reports = st.fixed_dictionaries(
@@ -160,3 +165,50 @@ def test_the_statements_fit_psycopg_s_parse_cache():
     for length, parameters in executed:
         assert length <= psycopg._queries.MAX_CACHED_STATEMENT_LENGTH == 4096
         assert parameters <= psycopg._queries.MAX_CACHED_STATEMENT_PARAMS == 50
+
+
+def _stored(message: Message) -> dict:
+    return {f.attname: getattr(message, f.attname) for f in Message._meta.concrete_fields}
+
+
+def test_receivers_get_the_message_as_it_is_stored(django_capture_on_commit_callbacks):
+    """The message receivers are given is read back from the statement's update by column
+    name: every field as the database holds it (the table's columns are not in the model's
+    order: migrations appended some)."""
+    original = register_outbound(
+        provider="twilio", provider_message_id="SMfirst", to="+14155550100"
+    )
+    message = register_outbound(
+        provider="twilio", provider_message_id="SMretry", to="+14155550100", template_key="otp"
+    )
+    Message.objects.filter(pk=message.pk).update(retry_of=original, idempotency_key="idem-1")
+    given = []
+
+    def receiver(sender, message, **kwargs):
+        given.append(message)
+
+    message_status_changed.connect(receiver)
+    try:
+        raw = RawRequest("twilio", "POST", "/webhooks/twilio/status/", b"x", {})
+        with django_capture_on_commit_callbacks(execute=True):
+            ingest([Event(provider_message_id="SMretry", status=Status.DELIVERED)], raw)
+    finally:
+        message_status_changed.disconnect(receiver)
+    (received,) = given
+    assert _stored(received) == _stored(Message.objects.get(pk=message.pk))
+    assert received.retry_of_id == original.pk and received.registered_at is not None
+
+
+def test_a_column_a_newer_release_added_is_left_out():
+    """During a rolling deploy the table may have a column this release's model does not know:
+    the report is stored and the message read back without it."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:  # undone with the test's transaction
+        cursor.execute("ALTER TABLE sms_delivery_message ADD COLUMN from_next_release text")
+    register_outbound(provider="twilio", provider_message_id="SMdeploy", to="+14155550100")
+    raw = RawRequest("twilio", "POST", "/webhooks/twilio/status/", b"x", {})
+    result = ingest([Event(provider_message_id="SMdeploy", status=Status.DELIVERED)], raw)
+    ((message, previous, status, _),) = result.transitions
+    assert (previous, status) == (Status.ACCEPTED, Status.DELIVERED)
+    assert message.current_status == Status.DELIVERED and message.registered_at is not None

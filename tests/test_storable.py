@@ -1,6 +1,6 @@
 """Values fitted to their columns before they reach the database (delivery.storable)."""
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -67,6 +67,9 @@ def test_an_event_is_fitted_field_by_field():
         {"status": "delivered-ish"},
         {"provider_occurred_at": "2026-11-22"},
         {"provider_occurred_at": datetime(2026, 11, 22)},  # naive
+        # before year 1 in UTC (PostgreSQL stores a BC time Python cannot read back), after 9999
+        {"provider_occurred_at": datetime(1, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=1)))},
+        {"provider_occurred_at": datetime(9999, 12, 31, 23, tzinfo=timezone(-timedelta(hours=2)))},
     ],
 )
 def test_an_unreadable_event_is_malformed(fields):
