@@ -4,6 +4,7 @@ transaction path, whose fold is Python's (``ingest._fold_into_summary``). The sa
 the same order, through each path, must leave the same summary, the same events and tell
 receivers the same transitions."""
 
+import contextlib
 import itertools
 from datetime import UTC, datetime
 
@@ -72,15 +73,42 @@ def _summary(message: Message, sid: str) -> dict:
     return fields
 
 
+_SEQUENCES = {
+    "registration": registrations,
+    "sequence": st.lists(reports, min_size=1, max_size=6),
+    "data": st.data(),
+}
+
+
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(
-    registration=registrations, sequence=st.lists(reports, min_size=1, max_size=6), data=st.data()
-)
+@given(**_SEQUENCES)
 def test_one_statement_and_a_transaction_decide_the_same(
     registration, sequence, data, django_capture_on_commit_callbacks
 ):
+    """Inside the test's transaction: the statements in a savepoint."""
+    _decide_both(
+        registration, sequence, data, lambda: django_capture_on_commit_callbacks(execute=True)
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+@settings(max_examples=30, deadline=None)
+@given(**_SEQUENCES)
+def test_one_statement_in_autocommit_and_a_transaction_decide_the_same(
+    registration, sequence, data
+):
+    """As the webhook runs them: each statement its own transaction."""
+    from django.db import connection
+
+    assert not connection.in_atomic_block
+    _decide_both(registration, sequence, data, contextlib.nullcontext)
+
+
+def _decide_both(registration, sequence, data, committing) -> None:
+    """The same reports through each path, each message of its own; ``committing()`` runs the
+    on-commit callbacks (the signals) of what it wraps."""
     n = next(_ids)
     alone, together = f"SMa{n:030d}", f"SMt{n:030d}"  # one length: keys sort alike
     told = {alone: [], together: []}
@@ -100,7 +128,7 @@ def test_one_statement_and_a_transaction_decide_the_same(
                     raw = None
                     if sid == alone:  # with its request: the webhook's lone report
                         raw = RawRequest("twilio", "POST", "/webhooks/twilio/status/", b"x", {})
-                    with django_capture_on_commit_callbacks(execute=True):
+                    with committing():
                         ingest([Event(provider_message_id=sid, **fields)], raw)
     finally:
         message_status_changed.disconnect(receiver)
