@@ -373,13 +373,10 @@ class Reported:
 
     ready: bool  #: False: the message has no number and the report names one; nothing written
     applies: bool  #: the report takes over the summary
-    event_id: int | None  #: the new event; None when it is a redelivery or nothing was written
     counted: bool  #: a redelivery of an event of this message, counted
-    raw_id: int | None  #: the stored request
-    person: str  #: the recipient hash the request is linked to
     key_taken: bool  #: the report's key belongs to another message's event; nothing written
     previous: str  #: the message's status before
-    message: Message | None  #: the message after the report, when an event was stored
+    message: Message | None  #: the message after the report, when its event was stored
 
 
 def apply_report(
@@ -390,8 +387,8 @@ def apply_report(
 
     ``record`` is the event to store (its ``message``, ``raw_webhook`` and ``applied`` are
     decided here, and set with its id when it is stored), ``raw`` the request (its
-    ``recipient_hash`` too). ``fold`` names what the
-    report says, as :func:`_report_sql` reads it: ``provider``, ``message_id``, ``precedence``
+    ``recipient_hash`` too). ``fold`` names what the report says, as :func:`_report_sql` reads
+    it: ``provider``, ``message_id``, ``precedence``
     (:data:`delivery.lifecycle.PRECEDENCE`'s values), ``status``, ``occurred``, ``code``,
     ``key``, ``category``, ``now``, ``when`` (the time it proves), ``implies_sent``,
     ``implies_delivered``, ``unknown``, ``sender``, ``country`` and ``segments`` (None when
@@ -401,7 +398,7 @@ def apply_report(
 
     Nothing is written when the key is another message's (``key_taken``), when the message
     needs the report's number read first (not ``ready``), or when an event under the key was
-    stored by a transaction that committed after this statement began (neither ``event_id``,
+    stored by a transaction that committed after this statement began (no ``message``, not
     ``counted`` nor ``key_taken``): the caller runs it again, and then sees it.
     """
     params = {
@@ -425,10 +422,7 @@ def apply_report(
     return Reported(
         ready=ready,
         applies=applies,
-        event_id=event_id,
         counted=counted is not None,
-        raw_id=raw_id,
-        person=person or "",
         key_taken=key_taken,
         previous=previous,
         message=message,
