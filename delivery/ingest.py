@@ -477,7 +477,7 @@ def _report_alone(
                 provider=event.provider, provider_message_id=event.provider_message_id
             )
             if event.recipient:
-                message.set_recipient(event.recipient)
+                _locate(message, event)
             _fold_into_summary(message, event, key, True, now)
             raw.recipient_hash, record.applied = message.recipient_hash, True
             created, taken = statements.insert_report_of_new_message(message, record, raw, using)

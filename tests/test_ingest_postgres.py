@@ -164,8 +164,6 @@ def test_one_event_id_raced_on_eight_messages_is_stored_once_and_never_merged(re
     refused = []
     lock = threading.Lock()
 
-    report_ = report
-
     def deliver(n):
         telnyx = Event(
             provider="telnyx",
@@ -174,7 +172,7 @@ def test_one_event_id_raced_on_eight_messages_is_stored_once_and_never_merged(re
             status=Status.DELIVERED,
         )
         try:
-            report_([telnyx])
+            report([telnyx])
         except MalformedPayload:
             with lock:
                 refused.append(n)
