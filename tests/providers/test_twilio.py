@@ -5,16 +5,19 @@ from datetime import UTC, datetime
 from hashlib import sha256
 from urllib.parse import urlencode
 
+import hypothesis
 import pytest
 from django.db import OperationalError
 from django.http import QueryDict
-from twilio.request_validator import RequestValidator
+from hypothesis import given
+from hypothesis import strategies as st
+from twilio.request_validator import HMAC_SHA1, HMAC_SHA256, RequestValidator
 
 from delivery.adapters import WebhookRequest
 from delivery.lifecycle import ErrorCategory, Status
 from delivery.metrics import rejections
 from delivery.models import Message, MessageEvent, RawWebhook
-from providers.twilio import TwilioProvider, parse_raw_dlr_done_date
+from providers.twilio import TwilioProvider, _signed, parse_raw_dlr_done_date
 from tests.fixtures import twilio as payloads
 from tests.provider_contract import ProviderContract
 
@@ -351,3 +354,51 @@ def test_get_callback_with_an_unreadable_body_is_still_read_from_its_url(client)
     )
     assert response.status_code == 200, response.content
     assert Message.objects.get().current_status == Status.SENT
+
+
+_HOSTS = st.sampled_from(["hooks.example.com", "hooks.example.com:443", "hooks.example.com:8443"])
+_PARAMS = st.dictionaries(st.text(max_size=8), st.text(max_size=12), max_size=4)
+
+
+@hypothesis.settings(max_examples=200, deadline=None)
+@given(
+    scheme=st.sampled_from(["http", "https"]),
+    called=_HOSTS,
+    signed=_HOSTS,
+    query=st.sampled_from(["", "?tenant=acme"]),
+    params=_PARAMS,
+    sent=_PARAMS,
+    algorithm=st.sampled_from([HMAC_SHA1, HMAC_SHA256, "HMAC_MD5"]),
+)
+def test_the_url_as_called_first_accepts_what_the_sdk_accepts(
+    scheme, called, signed, query, params, sent, algorithm
+):
+    """``_signed`` tries the URL as called before the SDK's ``validate``: the same answer for
+    any signature, over the URL with or without its port, another port, other parameters."""
+    validator = RequestValidator(TOKEN)
+    url = f"{scheme}://{called}{PATH}{query}"
+    signature = validator.compute_signature(
+        f"{scheme}://{signed}{PATH}{query}", params, algorithm if algorithm != "HMAC_MD5" else None
+    )
+    assert _signed(validator, url, sent, signature, algorithm) == validator.validate(
+        url, sent, signature, algorithm
+    )
+
+
+def test_a_callback_signed_over_the_url_as_called_costs_one_hmac():
+    computed = []
+
+    class Counting(RequestValidator):
+        def compute_signature(self, uri, params, algorithm=None):
+            computed.append(uri)
+            return super().compute_signature(uri, params, algorithm)
+
+    params = {"MessageSid": "SM1", "MessageStatus": "sent"}
+    signature = sign(params, url=URL)
+    assert _signed(Counting(TOKEN), URL, params, signature, HMAC_SHA1)
+    assert computed == [URL]
+    # Signed with the port the URL as called lacks: the SDK's two forms are tried too.
+    computed.clear()
+    signature = sign(params, url="http://testserver:80" + PATH)
+    assert _signed(Counting(TOKEN), URL, params, signature, HMAC_SHA1)
+    assert computed == [URL, URL, "http://testserver:80" + PATH]
