@@ -34,14 +34,23 @@ def counter_key(reason: str, provider: str, hour: str | None = None) -> str:
 
 
 def count_rejection(provider: str, reason: str, detail: str = "") -> None:
-    key = counter_key(reason, provider)
     try:
-        cache.add(key, 0, _TTL)
-        cache.incr(key)
+        _add(counter_key(reason, provider), 1)
     except Exception:  # noqa: BLE001 - a broken cache must not turn a 403 into a 500
         logger.exception("could not count %s for %s", reason, provider)
     # send_robust: a failing receiver must not turn a 403 or a 400 into a 500.
     webhook_rejected.send_robust(sender=None, provider=provider, reason=reason, detail=detail)
+
+
+def _add(key: str, n: int) -> None:
+    """Add ``n`` to the counter ``key``: one cache call, two in the hour's first (``incr``
+    refuses a key that does not exist; ``add`` creates it with its lifetime, unless another
+    process just did)."""
+    try:
+        cache.incr(key, n)
+    except ValueError:
+        if not cache.add(key, n, _TTL):
+            cache.incr(key, n)
 
 
 def rejections(reason: str, provider: str, hour: str | None = None) -> int:
@@ -66,10 +75,8 @@ def count(reason: str, provider: str, n: int = 1) -> None:
     """Add ``n`` to this hour's counter of ``reason`` for ``provider`` (e.g. "duplicate")."""
     if getattr(_paused, "on", False):
         return
-    key = counter_key(reason, provider)
     try:
-        cache.add(key, 0, _TTL)
-        cache.incr(key, n)
+        _add(counter_key(reason, provider), n)
     except Exception:  # noqa: BLE001 - counting must never fail what it counts
         logger.exception("could not count %s for %s", reason, provider)
 

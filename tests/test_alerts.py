@@ -257,6 +257,36 @@ def test_transitions_are_counted_when_metrics_are_on(
     assert 'sms_delivery_transitions{provider="twilio",status="delivered"} 1.0' in text
 
 
+def test_a_count_is_one_cache_call_and_the_hours_first_creates_the_counter(monkeypatch):
+    from django.core.cache import cache
+
+    calls = []
+    for name in ("add", "incr"):
+        real = getattr(cache, name)
+        monkeypatch.setattr(
+            cache, name, lambda *a, _real=real, _name=name: calls.append(_name) or _real(*a)
+        )
+    metrics.count("duplicate", "twilio", 2)  # the hour's first: created, with its lifetime
+    metrics.count("duplicate", "twilio")
+    assert calls == ["incr", "add", "incr"]
+    assert metrics.counted("duplicate", "twilio") == 3
+
+
+def test_a_counter_another_process_created_meanwhile_is_added_to(monkeypatch):
+    from django.core.cache import cache
+
+    real_add = cache.add
+
+    def another_process_first(key, value, timeout):
+        assert timeout == metrics._TTL
+        real_add(key, 5, timeout)  # its first count lands between our incr and add
+        return real_add(key, value, timeout)
+
+    monkeypatch.setattr(cache, "add", another_process_first)
+    metrics.count("duplicate", "twilio", 2)
+    assert metrics.counted("duplicate", "twilio") == 7
+
+
 def test_monitoring_checks(sms_delivery_settings, monkeypatch):
     from delivery import checks
 
