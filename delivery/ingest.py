@@ -45,7 +45,9 @@ _IMPLIES_SENT = frozenset(
     {Status.SENT, Status.DELIVERED, Status.READ, Status.UNDELIVERED, Status.EXPIRED}
 )
 _IMPLIES_DELIVERED = frozenset({Status.DELIVERED, Status.READ})
-_PRECEDENCE = [str(status) for status in PRECEDENCE]  #: for the statement that compares keys
+#: For the statement that compares keys: an array literal (``text[]``), which psycopg sends
+#: as it is; a list would be adapted element by element on every call.
+_PRECEDENCE = "{" + ",".join(f'"{status}"' for status in PRECEDENCE) + "}"
 
 
 @dataclass(frozen=True, slots=True)
