@@ -48,6 +48,28 @@ POLL_TIMEOUT = 10
 SEND_TIMEOUT = 15
 
 
+def _form_fields(text: str, errors: str) -> MultiValueDict:
+    """The fields of a form body, as ``QueryDict`` reads them; ``UnicodeDecodeError`` for a
+    %-escape that is not UTF-8 when ``errors`` is "strict"."""
+    try:
+        pairs = parse_qsl(
+            text,
+            keep_blank_values=True,
+            errors=errors,
+            max_num_fields=settings.DATA_UPLOAD_MAX_NUMBER_FIELDS,
+        )
+    except UnicodeDecodeError:
+        raise
+    except ValueError as exc:  # as QueryDict: too many fields
+        raise TooManyFieldsSent(
+            "The number of GET/POST parameters exceeded settings.DATA_UPLOAD_MAX_NUMBER_FIELDS."
+        ) from exc
+    fields: dict[str, list[str]] = {}
+    for name, value in pairs:
+        fields.setdefault(name, []).append(value)
+    return MultiValueDict(fields)
+
+
 @dataclass(frozen=True)
 class WebhookRequest:
     """A provider's HTTP request, read before anything parsed it."""
@@ -82,14 +104,18 @@ class WebhookRequest:
         """
         if self.method == "GET":
             return
-        try:
-            text = self.body.decode("utf-8")
-            if self.content_type == "application/x-www-form-urlencoded":
-                parse_qsl(text, keep_blank_values=True, errors="strict")
-        except UnicodeDecodeError as exc:
-            raise MalformedPayload(f"Body is not valid UTF-8: {exc.reason}.") from exc
+        if self.content_type == "application/x-www-form-urlencoded":
+            reason = self._form[1]
+        else:
+            try:
+                self.body.decode("utf-8")
+                reason = ""
+            except UnicodeDecodeError as exc:
+                reason = exc.reason
+        if reason:
+            raise MalformedPayload(f"Body is not valid UTF-8: {reason}.")
 
-    @cached_property
+    @property
     def form(self) -> MultiValueDict:
         """Form fields from the body (POST) or the query string (GET), read as Django reads
         ``request.POST`` (blank values kept, at most ``DATA_UPLOAD_MAX_NUMBER_FIELDS``).
@@ -97,22 +123,18 @@ class WebhookRequest:
         A plain ``MultiValueDict``, not a ``QueryDict``: the same reading API, without the
         per-field bookkeeping of a mutable ``QueryDict`` on every request.
         """
+        return self._form[0]
+
+    @cached_property
+    def _form(self) -> tuple[MultiValueDict, str]:
+        """The form fields, and why the body is not UTF-8 ("" if it is): read strictly first,
+        so that reading a form and checking it (:meth:`require_utf8`) is one parse."""
         if self.method == "GET":
-            return self.query
-        fields: dict[str, list[str]] = {}
+            return self.query, ""
         try:
-            pairs = parse_qsl(
-                self.text,
-                keep_blank_values=True,
-                max_num_fields=settings.DATA_UPLOAD_MAX_NUMBER_FIELDS,
-            )
-        except ValueError as exc:  # as QueryDict: too many fields
-            raise TooManyFieldsSent(
-                "The number of GET/POST parameters exceeded settings.DATA_UPLOAD_MAX_NUMBER_FIELDS."
-            ) from exc
-        for name, value in pairs:
-            fields.setdefault(name, []).append(value)
-        return MultiValueDict(fields)
+            return _form_fields(self.body.decode("utf-8"), "strict"), ""
+        except UnicodeDecodeError as exc:
+            return _form_fields(self.text, "replace"), exc.reason
 
     @cached_property
     def json(self) -> Any:

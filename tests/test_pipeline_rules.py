@@ -140,13 +140,34 @@ def test_a_form_of_more_fields_than_django_allows_is_403(client, settings):
 
 @given(st.binary(max_size=80) | st.text(alphabet="ab=&%+;é\x00 2F", max_size=40).map(str.encode))
 def test_a_form_body_reads_as_django_reads_request_post(body):
+    """Read as ``request.POST`` is, and refused as not UTF-8 exactly when the body, or (in a
+    form) one of its %-escapes, is not: one parse does both."""
+    from urllib.parse import parse_qsl
+
     from django.http import QueryDict
 
     from delivery.adapters import WebhookRequest
+    from delivery.exceptions import MalformedPayload
 
-    form = WebhookRequest("POST", "http://testserver/", "/", body).form
     expected = QueryDict(body.decode("utf-8", errors="replace"), encoding="utf-8")
-    assert list(form.lists()) == list(expected.lists())
+    for content_type in ("", "application/x-www-form-urlencoded", "text/plain"):
+        request = WebhookRequest(
+            "POST", "http://testserver/", "/", body, {"Content-Type": content_type}
+        )
+        try:
+            text = body.decode("utf-8")
+            if content_type == "application/x-www-form-urlencoded":
+                parse_qsl(text, keep_blank_values=True, errors="strict")
+            utf8 = True
+        except UnicodeDecodeError:
+            utf8 = False
+        try:
+            request.require_utf8()
+            refused = False
+        except MalformedPayload:
+            refused = True
+        assert refused is not utf8
+        assert list(request.form.lists()) == list(expected.lists())
 
 
 def test_any_error_inside_a_signature_check_is_a_403_and_writes_nothing(client, monkeypatch):
