@@ -183,7 +183,8 @@ class TwilioProvider(BaseProvider[TwilioOptions]):
         return request.form
 
     def _tokens(self, request: WebhookRequest) -> list[str]:
-        return self.options.subaccounts.get(self.account(request)) or self.options.auth_tokens
+        subaccounts = self.options.subaccounts  # the request's account read only if it matters
+        return (subaccounts and subaccounts.get(self.account(request))) or self.options.auth_tokens
 
     def _shared_key(self, settings_header: str) -> list[str]:
         key_id = ""
