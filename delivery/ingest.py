@@ -37,7 +37,7 @@ from .exceptions import InvalidNumber, MalformedPayload
 from .lifecycle import PRECEDENCE, ErrorCategory, Status, precedence_key, supersedes
 from .masking import mask_text
 from .models import InboundMessage, Message, MessageEvent, RawWebhook, Suppression
-from .recipients import country_of, protect, recipient_hash, to_e164
+from .recipients import protect, recipient_hash, to_e164
 from .signals import consent_changed, message_status_changed
 
 #: Reports that prove the message left the provider, and ones that prove it arrived.
@@ -513,8 +513,7 @@ def _person(number: str) -> Person:
     protected = protect(number)
     if not protected:
         return "", "", None
-    e164, hashed, encrypted = protected
-    return hashed, encrypted, country_of(e164) or None
+    return protected.hash, protected.encrypted, protected.country or None
 
 
 def _fold_parameters(

@@ -360,9 +360,9 @@ class Message(models.Model):
         protected = recipients.protect(number)
         if not protected:
             return
-        e164, self.recipient_hash, self.recipient_encrypted = protected
+        self.recipient_hash, self.recipient_encrypted = protected.hash, protected.encrypted
         if not self.destination_country:
-            self.destination_country = recipients.country_of(e164)
+            self.destination_country = protected.country
 
     @property
     def time_zones(self) -> tuple[str, ...]:
@@ -567,7 +567,7 @@ class InboundMessage(models.Model):
         """Store the person's number hashed (matching ``Message.recipient_hash``) and encrypted."""
         protected = recipients.protect(number)
         if protected:
-            _, self.sender_hash, self.sender_encrypted = protected
+            self.sender_hash, self.sender_encrypted = protected.hash, protected.encrypted
 
 
 class Erasure(models.Model):

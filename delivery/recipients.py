@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import phonenumbers
 
@@ -27,6 +28,11 @@ def to_e164(number: str, default_region: str | None = None) -> str | None:
     Accepts any common format (spaces, dots, dashes, brackets, ``00`` prefix, channel
     prefixes such as ``whatsapp:``). Without a leading ``+``, ``default_region`` is needed.
     """
+    parsed = _read(number, default_region)
+    return _e164(parsed) if parsed else None
+
+
+def _read(number: str, default_region: str | None = None) -> phonenumbers.PhoneNumber | None:
     if not number:
         return None
     _, _, bare = number.rpartition(":")
@@ -37,8 +43,10 @@ def to_e164(number: str, default_region: str | None = None) -> str | None:
         parsed = phonenumbers.parse(bare, default_region)
     except phonenumbers.NumberParseException:
         return None
-    if not phonenumbers.is_possible_number(parsed):
-        return None
+    return parsed if phonenumbers.is_possible_number(parsed) else None
+
+
+def _e164(parsed: phonenumbers.PhoneNumber) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -56,10 +64,23 @@ def recipient_token(number: str) -> str:
     return recipient_hash(to_e164(number) or number)[:16]
 
 
-def protect(number: str) -> tuple[str, str, str] | None:
-    """``(e164, keyed hash, encrypted e164)`` of a number in any format; None if not a number."""
-    e164 = to_e164(number)
-    return (e164, recipient_hash(e164), encrypt(e164)) if e164 else None
+class Protected(NamedTuple):
+    """A number read, as the tables keep it."""
+
+    e164: str
+    hash: str  #: keyed (:func:`recipient_hash`)
+    encrypted: str
+    country: str  #: ISO 3166-1 alpha-2, "" if unknown (:func:`country_of`)
+
+
+def protect(number: str) -> Protected | None:
+    """``number`` in any format, read once: E.164, keyed hash, encrypted E.164 and country;
+    None if it is not a number."""
+    parsed = _read(number)
+    if parsed is None:
+        return None
+    e164 = _e164(parsed)
+    return Protected(e164, recipient_hash(e164), encrypt(e164), _country(parsed))
 
 
 def identity_key(identity: str) -> tuple[str, str]:

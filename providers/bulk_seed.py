@@ -154,8 +154,11 @@ class BulkSeeder:
         with cursor.cursor.copy("COPY bulk_people (country, i, hash, enc) FROM STDIN") as copy:
             for country, share in COUNTRIES.items():
                 for i, e164 in enumerate(_numbers(country, how_many * share // weight + 1, rng)):
-                    _, number_hash, ciphertext = protect(e164) or ("", "", "")
-                    copy.write_row((country, i, number_hash, ciphertext))
+                    protected = protect(e164)
+                    hashed, ciphertext = (
+                        (protected.hash, protected.encrypted) if protected else ("", "")
+                    )
+                    copy.write_row((country, i, hashed, ciphertext))
         cursor.execute(
             "CREATE TEMP TABLE bulk_countries AS "
             "SELECT country, count(*) AS n FROM bulk_people GROUP BY country"

@@ -1,7 +1,11 @@
 """Phone numbers: normalization, keyed hashing, encryption with rotation, location."""
 
+import hypothesis
+import phonenumbers
 import pytest
 from django.db import connection
+from hypothesis import given
+from hypothesis import strategies as st
 
 from delivery import crypto, recipients
 
@@ -21,6 +25,40 @@ from delivery import crypto, recipients
 )
 def test_to_e164(raw, region, expected):
     assert recipients.to_e164(raw, region) == expected
+
+
+_REGIONS = sorted(phonenumbers.SUPPORTED_REGIONS)
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        # A region's example numbers, as they may be written: international, with 00, with
+        # a channel prefix, with an extension.
+        st.tuples(
+            st.sampled_from(_REGIONS),
+            st.sampled_from(["+{}", "00{}", "whatsapp:+{}", "+{} ext. 12", " +{} "]),
+        ).map(
+            lambda pair: pair[1].format(
+                phonenumbers.format_number(
+                    phonenumbers.example_number(pair[0]) or phonenumbers.example_number("US"),
+                    phonenumbers.PhoneNumberFormat.E164,
+                ).lstrip("+")
+            )
+        ),
+        st.text(alphabet="+0123456789 -().:ext", max_size=20),
+    )
+)
+def test_a_number_is_read_once_to_what_reading_it_twice_gives(number):
+    """``protect`` parses a number once for its E.164 form and its country: the same as
+    :func:`to_e164`, then :func:`country_of` on the result."""
+    protected = recipients.protect(number)
+    e164 = recipients.to_e164(number)
+    assert (protected.e164 if protected else None) == e164
+    if protected:
+        assert protected.country == recipients.country_of(e164)
+        assert protected.hash == recipients.recipient_hash(e164)
+        assert crypto.decrypt(protected.encrypted) == e164
 
 
 def test_hash_is_keyed(settings):
