@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from urllib.parse import urlparse
 
 import requests
 from django.http import HttpResponse, QueryDict
@@ -22,8 +23,10 @@ from twilio.request_validator import (
     SIGNATURE_HEADER,
     SIGNATURE_SETTINGS_HEADER,
     RequestValidator,
+    add_port,
     compare,
     get_signature_algorithm,
+    remove_port,
 )
 
 from delivery.adapters import (
@@ -78,14 +81,18 @@ def _signed(
     signature: str,
     algorithm: str,
 ) -> bool:
-    """The SDK's ``validate``, the URL as Twilio called it tried first: ``validate`` computes
-    the signature over the URL with and without its port (Twilio signs one or the other) and
-    the URL as called is, as the SDK rebuilds it, one of the two, so a callback costs one HMAC instead of two. A JSON
-    body (``params`` its text) is left to ``validate``, which also checks its hash."""
-    quick = not isinstance(params, str) and algorithm.upper() in (HMAC_SHA1, HMAC_SHA256)
-    return (
-        quick and compare(validator.compute_signature(url, params, algorithm), signature)
-    ) or validator.validate(url, params, signature, algorithm)
+    """The SDK's ``validate``, one HMAC instead of two for the usual callback: ``validate``
+    computes the signature over the URL with and without its port (Twilio signs one or the
+    other); when the URL as called is one of those two, it is tried first, and the other only
+    if it does not match. A JSON body (``params`` its text) is left to ``validate``, which also
+    checks its hash."""
+    if not isinstance(params, str) and algorithm.upper() in (HMAC_SHA1, HMAC_SHA256):
+        parsed = urlparse(url)
+        if url in (remove_port(parsed), add_port(parsed)) and compare(
+            validator.compute_signature(url, params, algorithm), signature
+        ):
+            return True
+    return validator.validate(url, params, signature, algorithm)
 
 
 @dataclass

@@ -365,17 +365,21 @@ _PARAMS = st.dictionaries(st.text(max_size=8), st.text(max_size=12), max_size=4)
     scheme=st.sampled_from(["http", "https"]),
     called=_HOSTS,
     signed=_HOSTS,
-    query=st.sampled_from(["", "?tenant=acme"]),
+    query=st.sampled_from(["", "?tenant=acme", "?", "?a=1#", "#", ";p"]),
+    upper=st.booleans(),
     params=_PARAMS,
     sent=_PARAMS,
     algorithm=st.sampled_from([HMAC_SHA1, HMAC_SHA256, "HMAC_MD5"]),
 )
 def test_the_url_as_called_first_accepts_what_the_sdk_accepts(
-    scheme, called, signed, query, params, sent, algorithm
+    scheme, called, signed, query, upper, params, sent, algorithm
 ):
     """``_signed`` tries the URL as called before the SDK's ``validate``: the same answer for
-    any signature, over the URL with or without its port, another port, other parameters."""
+    any signature, over the URL with or without its port, another port, other parameters, a
+    URL the SDK would spell otherwise (an empty query, a fragment, the scheme in capitals)
+    signed as called."""
     validator = RequestValidator(TOKEN)
+    scheme = scheme.upper() if upper else scheme
     url = f"{scheme}://{called}{PATH}{query}"
     signature = validator.compute_signature(
         f"{scheme}://{signed}{PATH}{query}", params, algorithm if algorithm != "HMAC_MD5" else None
