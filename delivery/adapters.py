@@ -70,6 +70,17 @@ def _form_fields(text: str, errors: str) -> MultiValueDict:
     return MultiValueDict(fields)
 
 
+def _not_utf8(body: bytes, *, form: bool) -> str:
+    """Why ``body`` (or, in a form, one of its %-escapes) is not UTF-8; "" if it is."""
+    try:
+        text = body.decode("utf-8")
+        if form:
+            parse_qsl(text, keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError as exc:
+        return exc.reason
+    return ""
+
+
 @dataclass(frozen=True)
 class WebhookRequest:
     """A provider's HTTP request, read before anything parsed it."""
@@ -104,14 +115,11 @@ class WebhookRequest:
         """
         if self.method == "GET":
             return
-        if self.content_type == "application/x-www-form-urlencoded":
-            reason = self._form[1]
-        else:
-            try:
-                self.body.decode("utf-8")
-                reason = ""
-            except UnicodeDecodeError as exc:
-                reason = exc.reason
+        form = self.content_type == "application/x-www-form-urlencoded"
+        try:
+            reason = self._form[1] if form else _not_utf8(self.body, form=False)
+        except TooManyFieldsSent:  # refused when the form is read; this check says only this
+            reason = _not_utf8(self.body, form=True)
         if reason:
             raise MalformedPayload(f"Body is not valid UTF-8: {reason}.")
 
