@@ -33,17 +33,21 @@ def to_e164(number: str, default_region: str | None = None) -> str | None:
 
 
 def _read(number: str, default_region: str | None = None) -> phonenumbers.PhoneNumber | None:
-    if not number:
+    bare = _bare(number)
+    if not bare:
         return None
-    _, _, bare = number.rpartition(":")
-    bare = bare.strip()
-    if bare.startswith("00"):
-        bare = "+" + bare[2:]
     try:
         parsed = phonenumbers.parse(bare, default_region)
     except phonenumbers.NumberParseException:
         return None
     return parsed if phonenumbers.is_possible_number(parsed) else None
+
+
+def _bare(number: str) -> str:
+    """``number`` without a channel prefix, spaces around it or ``00`` for ``+``."""
+    _, _, bare = number.rpartition(":")
+    bare = bare.strip()
+    return "+" + bare[2:] if bare.startswith("00") else bare
 
 
 def _e164(parsed: phonenumbers.PhoneNumber) -> str:
@@ -74,13 +78,20 @@ class Protected(NamedTuple):
 
 
 def protect(number: str) -> Protected | None:
-    """``number`` in any format, read once: E.164, keyed hash, encrypted E.164 and country;
-    None if it is not a number."""
+    """``number`` in any format: E.164, keyed hash, encrypted E.164 and the country of the
+    E.164 form (as :func:`country_of` reads it); None if it is not a number.
+
+    A number already written in E.164, as providers send them, is parsed once: its E.164 form
+    reads as it does. Another spelling is read again from its E.164 form, which can name
+    another country (a trunk prefix after the country code, ``+44 0…``, is dropped once per
+    reading), so the country stored always agrees with the stored number's.
+    """
     parsed = _read(number)
     if parsed is None:
         return None
     e164 = _e164(parsed)
-    return Protected(e164, recipient_hash(e164), encrypt(e164), _country(parsed))
+    country = _country(parsed) if e164 == _bare(number) else country_of(e164)
+    return Protected(e164, recipient_hash(e164), encrypt(e164), country)
 
 
 def identity_key(identity: str) -> tuple[str, str]:

@@ -47,6 +47,9 @@ _REGIONS = sorted(phonenumbers.SUPPORTED_REGIONS)
             )
         ),
         st.text(alphabet="+0123456789 -().:ext", max_size=20),
+        # A trunk prefix after the country code: dropped once per reading (+44 0016… is GB
+        # read once, IM read again from its E.164 form).
+        st.sampled_from(["+4400162475678", "+6100891621234", "+3580018123456"]),
     )
 )
 def test_a_number_is_read_once_to_what_reading_it_twice_gives(number):
@@ -96,3 +99,13 @@ def test_the_sqlite_check_is_quiet_under_debug(settings):
     assert check_database() == []
     settings.DEBUG = False
     assert bool(check_database()) == (connection.vendor != "postgresql")
+
+
+def test_a_number_written_in_e164_is_parsed_once(monkeypatch):
+    parsed = []
+    parse = phonenumbers.parse
+    monkeypatch.setattr(phonenumbers, "parse", lambda *a: parsed.append(a) or parse(*a))
+    assert recipients.protect("+14155550100").country == "US"
+    assert len(parsed) == 1
+    assert recipients.protect("whatsapp:+44 7700 900123").country == "GB"
+    assert len(parsed) == 3  # another spelling: read again from its E.164 form
