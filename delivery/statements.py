@@ -475,7 +475,7 @@ def _report_sql(using: str) -> str:
         "array_position(%(precedence)s::text[], m.current_status), "
         f"COALESCE(m.status_occurred_at, {no_time}), "
         f"m.error_code {c}, m.status_event_key {c})) AS applies FROM m), "
-        f"raw_id AS (SELECT nextval('{_sequence(using, RawWebhook)}'::regclass) AS id "
+        f"raw_id AS (SELECT nextval(pg_get_serial_sequence('{raw}', 'id')) AS id "
         "FROM k WHERE k.ready), "
         f"e AS (INSERT INTO {event} ({', '.join(q(f.column) for f in event_fields)}) "
         f"SELECT {event_select} FROM k, raw_id "
@@ -517,16 +517,6 @@ def _report_sql(using: str) -> str:
         f"SELECT FROM {event} WHERE dedupe_key = %(key)s)), m.current_status, "
         "row_to_json(u) FROM m CROSS JOIN k LEFT JOIN u ON true"
     )
-
-
-def _sequence(using: str, model: type[Model]) -> str:
-    """The name of the sequence ``model``'s ids are drawn from, as a string literal's content:
-    named in the statement, it is looked up once when the statement is planned, not on every
-    call (``pg_get_serial_sequence`` reads the catalogue each time)."""
-    with connections[using].cursor() as cursor:
-        cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [model._meta.db_table])
-        (name,) = cursor.fetchone()
-    return name.replace("'", "''")
 
 
 def _select(using: str, prefix: str, fields: Iterable[Field], **given: str) -> str:
