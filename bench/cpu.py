@@ -1,4 +1,5 @@
-"""CPU a webhook request costs, this checkout against another revision, measured in one run:
+"""CPU a webhook request costs, this checkout against another revision and against the bench's
+references, measured in one run:
 
     make bench-cpu BEFORE=<git revision> [CHUNKS=30]
 
@@ -6,12 +7,17 @@ Served throughput (``bench/ingest.py``) moves by up to half within a run on a sh
 a change worth a tenth of a request's time drowns in it. Here each revision serves the same
 signed Twilio callbacks (``bench/ingest.py``'s mix: new messages, out of order, 20 % sent
 twice) in a process of its own, through Django's WSGI handler (middleware, view, ingest; no
-HTTP server), on a database of its own on one PostgreSQL server. The two take turns, a chunk
-of requests each, and each chunk's CPU is read where it was spent: the process's
-(``time.process_time``) and its PostgreSQL backend's (``/proc/<pid>/schedstat``). It prints the median of the
-pairs' ratios (this checkout / the other), web and database, and fails if any answer is not a
-2xx. With the throwaway PostgreSQL cluster and both databases' migrations, a run of 30 pairs
-takes under a minute here.
+HTTP server), on a database of its own on one PostgreSQL server. This checkout's process also
+serves the same bodies to the floor (one ``INSERT`` of the body in a transaction) and the same
+requests to the hand-written report in one statement (``bench/urls.py``). They take turns, a
+chunk of requests each, and each chunk's CPU is read where it was spent: the process's
+(``time.process_time``) and its PostgreSQL backend's (``/proc/<pid>/schedstat``). It prints
+the median of the pairs' ratios (this checkout / the other), web and database, then each
+one's CPU a request (web + database) and the floor's over this checkout's and over the
+hand-written report's: what the served ratios would read if these processes were all the host
+ran (an HTTP server and a load generator add the same to each). It fails if any answer is not
+a 2xx. With the throwaway PostgreSQL cluster and the databases' migrations, a run of 30
+rounds takes about a minute here.
 """
 
 from __future__ import annotations
@@ -36,45 +42,64 @@ PORT = 8000  # what the callbacks are signed for; no server listens
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--before", type=Path, help="the other revision's checkout")
-    parser.add_argument("--chunks", type=int, default=30, help="pairs of chunks")
+    parser.add_argument("--chunks", type=int, default=30, help="rounds of chunks")
     parser.add_argument("--chunk-size", type=int, default=100)
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)  # a child: its requests
+    parser.add_argument("--references", action="store_true", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.serve:  # in the revision's checkout (the working directory): its code
         sys.path.insert(0, os.getcwd())
-        serve(options.serve)
+        serve(options.serve, options.references)
         return
     if not options.before:
         parser.error("--before is required")
     sys.path.insert(0, str(ROOT))
-    from bench.ingest import create_database, twilio_requests
+    from bench.ingest import (
+        HAND_ONE_PATH,
+        create_database,
+        floor_requests,
+        hand_written_requests,
+        twilio_requests,
+    )
 
-    count = (options.chunks + 1) * options.chunk_size  # a chunk to warm up, one a pair
+    count = (options.chunks + 1) * options.chunk_size  # a chunk to warm up, one a round
     requests = twilio_requests(PORT, count, "cpu", random.Random(7))  # noqa: S311 - not secret
-    chunks = [
-        requests[i : i + options.chunk_size] for i in range(0, len(requests), options.chunk_size)
-    ]
+    kinds = {
+        "webhook": requests,
+        "floor": floor_requests(PORT, requests),
+        "hand": hand_written_requests(requests, HAND_ONE_PATH),
+    }
+    size = options.chunk_size
+    chunks = {
+        kind: [sent[i : i + size] for i in range(0, len(sent), size)]
+        for kind, sent in kinds.items()
+    }
     with tempfile.TemporaryDirectory() as work:
         path = Path(work) / "requests.pickle"
         path.write_bytes(pickle.dumps(chunks))
         url = os.environ["DATABASE_URL"]
         children = {
-            name: start(tree, create_database(url, f"cpu_{name}"), path)
-            for name, tree in (("this", ROOT), ("before", options.before))
+            name: start(tree, create_database(url, f"cpu_{name}"), path, references)
+            for name, tree, references in (
+                ("this", ROOT, True),
+                ("before", options.before, False),
+            )
         }
         try:
-            compare(children, min(options.chunks, len(chunks) - 1), options.chunk_size)
+            compare(children, min(options.chunks, len(chunks["webhook"]) - 1), size)
         finally:
             for child in children.values():
                 child.stdin.close()
                 child.wait(timeout=60)
 
 
-def start(tree: Path, url: str, requests: Path) -> subprocess.Popen:
+def start(tree: Path, url: str, requests: Path, references: bool) -> subprocess.Popen:
     from bench.ingest import server_environment
 
     env = {**server_environment(PORT), "DATABASE_URL": url}
     command = [sys.executable, str(Path(__file__).resolve()), "--serve", str(requests)]
+    if references:
+        command.append("--references")
     child = subprocess.Popen(  # noqa: S603 - this script
         command, cwd=tree, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
@@ -82,37 +107,70 @@ def start(tree: Path, url: str, requests: Path) -> subprocess.Popen:
     return child
 
 
-def run(child: subprocess.Popen, chunk: int) -> dict[str, float]:
-    child.stdin.write(f"{chunk}\n")
+def run(child: subprocess.Popen, kind: str, chunk: int) -> dict[str, float]:
+    child.stdin.write(f"{kind} {chunk}\n")
     child.stdin.flush()
     answer = json.loads(child.stdout.readline())
     if answer["failed"]:
-        raise SystemExit(f"bench-cpu: {answer['failed']} answers were not 2xx")
+        raise SystemExit(f"bench-cpu: {answer['failed']} answers of {kind} were not 2xx")
     return answer
 
 
-def compare(children: dict[str, subprocess.Popen], pairs: int, size: int) -> None:
-    for child in children.values():
-        run(child, 0)  # warm: connections, prepared statements, caches
-    spent: dict[str, list[dict]] = {name: [] for name in children}
-    for pair in range(pairs):
-        names = list(children) if pair % 2 == 0 else list(reversed(children))
-        for name in names:  # the same requests for both, each in its own database
-            spent[name].append(run(children[name], pair + 1))
-    print(f"bench-cpu: {pairs} pairs of chunks of {size} Twilio status callbacks")
+#: What each round runs, in turn: (process, requests).
+_TURNS = [("this", "webhook"), ("before", "webhook"), ("this", "floor"), ("this", "hand")]
+
+
+def compare(children: dict[str, subprocess.Popen], rounds: int, size: int) -> None:
+    for name, kind in _TURNS:
+        run(children[name], kind, 0)  # warm: connections, prepared statements, caches
+    spent: dict[tuple[str, str], list[dict]] = {turn: [] for turn in _TURNS}
+    for i in range(rounds):
+        turns = _TURNS[i % len(_TURNS) :] + _TURNS[: i % len(_TURNS)]  # each goes first in turn
+        for name, kind in turns:  # the same requests for each, each in its own database
+            spent[(name, kind)].append(run(children[name], kind, i + 1))
+    this, before = spent[("this", "webhook")], spent[("before", "webhook")]
+    print(f"bench-cpu: {rounds} rounds of chunks of {size} Twilio status callbacks")
     for side in ("web", "database"):
-        ratios = [ours[side] / theirs[side] for ours, theirs in zip(*spent.values(), strict=True)]
-        mine = statistics.median(chunk[side] for chunk in spent["this"]) * 1e3
-        other = statistics.median(chunk[side] for chunk in spent["before"]) * 1e3
-        quartiles = statistics.quantiles(ratios, n=4)
+        mine = statistics.median(chunk[side] for chunk in this) * 1e3
+        other = statistics.median(chunk[side] for chunk in before) * 1e3
         print(
             f"{side} CPU a request: this {mine:.2f} ms, before {other:.2f} ms; "
-            f"this / before: {statistics.median(ratios):.2f} "
-            f"(quartiles of the pairs {quartiles[0]:.2f}–{quartiles[2]:.2f})"
+            f"this / before: {_paired(this, before, side)}"
         )
+    floor, hand = spent[("this", "floor")], spent[("this", "hand")]
+    total = {name: [c["web"] + c["database"] for c in chunks] for name, chunks in spent.items()}
+    print(
+        "CPU a request, web + database: "
+        + ", ".join(
+            f"{label} {statistics.median(total[turn]) * 1e3:.2f} ms"
+            for label, turn in (
+                ("floor", ("this", "floor")),
+                ("hand-written in one statement", ("this", "hand")),
+                ("this", ("this", "webhook")),
+                ("before", ("before", "webhook")),
+            )
+        )
+    )
+    print(f"floor / this: {_paired(floor, this, 'total')}")
+    print(f"floor / hand-written in one statement: {_paired(floor, hand, 'total')}")
 
 
-def serve(requests: Path) -> None:
+def _paired(ours: list[dict], theirs: list[dict], side: str) -> str:
+    """The median of the rounds' ratios of ``side`` ("web", "database" or "total"), with the
+    quartiles of the rounds."""
+
+    def cpu(chunk: dict) -> float:
+        return chunk["web"] + chunk["database"] if side == "total" else chunk[side]
+
+    ratios = [cpu(a) / cpu(b) for a, b in zip(ours, theirs, strict=True)]
+    quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+    return (
+        f"{statistics.median(ratios):.2f} "
+        f"(quartiles of the rounds {quartiles[0]:.2f}–{quartiles[-1]:.2f})"
+    )
+
+
+def serve(requests: Path, references: bool) -> None:
     """A child: Django set up on its own database; runs the chunks it is told on stdin and
     answers each with the CPU a request cost, web and database."""
     import django
@@ -123,6 +181,12 @@ def serve(requests: Path) -> None:
     from django.db import connection
 
     call_command("migrate", verbosity=0)
+    if references:  # this checkout's bench/ingest.py
+        from bench.ingest import reference_tables
+
+        with connection.cursor() as cursor:
+            for sql in reference_tables():
+                cursor.execute(sql)
     chunks = pickle.loads(requests.read_bytes())  # noqa: S301 - written by our parent
     handler = WSGIHandler()
     print("ready", flush=True)
@@ -132,7 +196,8 @@ def serve(requests: Path) -> None:
         statuses.append(status)
 
     for line in sys.stdin:
-        chunk = chunks[int(line)]
+        kind, index = line.split()
+        chunk = chunks[kind][int(index)]
         environs = [environ(request) for request in chunk]
         statuses.clear()
         with connection.cursor() as cursor:

@@ -368,26 +368,32 @@ def start_server(env: dict, port: int, log: Path, tree: Path = ROOT) -> subproce
     raise SystemExit(f"gunicorn did not start; see {log}")
 
 
-def prepare_database(env: dict) -> str:
-    """Migrate and create the references' tables; the server's durability settings."""
-    python = sys.executable
-    subprocess.run([python, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)  # noqa: S603
-    sql = (
-        "CREATE TABLE IF NOT EXISTS bench_floor (id bigserial PRIMARY KEY, "  # bench/urls.py
+def reference_tables() -> list[str]:
+    """The statements that create the references' tables (``bench/urls.py``): the floor's, and
+    the hand-written views' copies of the app's (same columns, indexes and foreign keys)."""
+    statements = [
+        "CREATE TABLE IF NOT EXISTS bench_floor (id bigserial PRIMARY KEY, "
         "received_at timestamptz NOT NULL DEFAULT now(), body bytea NOT NULL)"
-    )
-    statements = [sql]
-    for name, model in HAND_TABLES.items():  # bench/urls.py's hand-written view
+    ]
+    for name, model in HAND_TABLES.items():
         statements.append(
             f"CREATE TABLE IF NOT EXISTS bench_hand_{name} "
             f"(LIKE sms_delivery_{model} INCLUDING ALL)"
         )
-    statements += [
+    return [
+        *statements,
         "ALTER TABLE bench_hand_event ADD FOREIGN KEY (message_id) REFERENCES "
         "bench_hand_message (id) DEFERRABLE INITIALLY DEFERRED",
         "ALTER TABLE bench_hand_event ADD FOREIGN KEY (raw_webhook_id) REFERENCES "
         "bench_hand_raw (id) DEFERRABLE INITIALLY DEFERRED",
     ]
+
+
+def prepare_database(env: dict) -> str:
+    """Migrate and create the references' tables; the server's durability settings."""
+    python = sys.executable
+    subprocess.run([python, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)  # noqa: S603
+    statements = reference_tables()
     script = (
         "from django.db import connection\n"
         f"for sql in {statements!r}:\n    connection.cursor().execute(sql)\n"
