@@ -18,6 +18,7 @@ one waits for it), and the count and the request are statements of their own.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from django.db import connections, models
+from django.db import IntegrityError, connections, models, transaction
 from django.db.models import Field, Model
 
 from .models import Message, MessageEvent, RawWebhook
@@ -561,8 +562,9 @@ def insert_report_of_new_message(
     """Insert ``message`` (its summary decided by ``record``), the request ``raw`` and the
     event ``record`` in one statement (PostgreSQL); ``(created, key taken)``. Each gets its
     id. Nothing is written when the message exists by now (a concurrent report created it:
-    apply the report to it; its event may be this one) or when ``record``'s key is another
-    message's event's."""
+    apply the report to it; its event may be this one), when ``record``'s key is another
+    message's event's, or when a concurrent transaction stored an event under the key after
+    this statement began (the next statement sees it)."""
     params = {
         "message": _as_json(message, using),
         "provider": message.provider,
@@ -570,7 +572,13 @@ def insert_report_of_new_message(
         **_named("e", record, using, skip=("message_id", "raw_webhook_id")),
         **_named("r", raw, using),
     }
-    row = _fetchone(using, _new_message_sql(using), params)
+    try:
+        with _savepoint_in_transaction(using):
+            row = _fetchone(using, _new_message_sql(using), params)
+    except IntegrityError as exc:
+        if _constraint(exc) != _EVENT_KEY:
+            raise
+        return False, False
     assert row is not None  # noqa: S101 - a SELECT without FROM returns its row
     message_id, raw_id, event_id, key_taken = row
     if message_id is None:
@@ -582,12 +590,34 @@ def insert_report_of_new_message(
     return True, False
 
 
+#: The constraint an event's key is unique under.
+_EVENT_KEY = next(
+    c.name
+    for c in MessageEvent._meta.constraints
+    if list(getattr(c, "fields", ())) == ["dedupe_key"]
+)
+
+
+def _constraint(exc: IntegrityError) -> str | None:
+    """The name of the constraint PostgreSQL says ``exc`` broke."""
+    return getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
+
+
+def _savepoint_in_transaction(using: str):
+    """A savepoint inside a caller's transaction, so that a statement that fails does not
+    break it; nothing in autocommit, where the statement is its own transaction."""
+    if connections[using].in_atomic_block:
+        return transaction.atomic(using=using)
+    return contextlib.nullcontext()
+
+
 @functools.cache
 def _new_message_sql(using: str) -> str:
     """:func:`insert_report_of_new_message`'s statement: the message first (``ON CONFLICT DO
     NOTHING``, unless the event's key is taken; its row one JSON parameter), then the request
-    and the event, which name it. A key taken by a concurrent transaction since the statement began fails the event's
-    insert, and with it the whole statement (``IntegrityError``)."""
+    and the event, which name it. A key taken by a concurrent transaction since the statement
+    began fails the event's insert, and with it the whole statement (``IntegrityError`` on
+    the key's constraint)."""
     q = _quote(using)
     message, event, raw = (q(model._meta.db_table) for model in (Message, MessageEvent, RawWebhook))
 

@@ -1,5 +1,6 @@
 """Concurrency on a real PostgreSQL server: racing deliveries must not double-apply or lose updates."""
 
+import contextlib
 import threading
 
 import pytest
@@ -181,6 +182,79 @@ def test_one_event_id_raced_on_eight_messages_is_stored_once_and_never_merged(re
     assert MessageEvent.objects.count() == Message.objects.count() == 1
     assert len(refused) == 7
     assert MessageEvent.objects.get().duplicate_count == 0
+
+
+@pytest.mark.parametrize("inside", [False, True], ids=["autocommit", "caller's transaction"])
+def test_an_event_id_stored_for_another_new_message_meanwhile_is_refused_as_such(inside):
+    """Two reports of two messages we did not know carry one provider event id. The second's
+    statement inserts its message, then waits on the first's uncommitted event; once that
+    commits, the second is refused as another message's event (for review), not as a value
+    the database refused, and leaves nothing behind; inside a caller's transaction too."""
+    import time
+
+    from django.db import transaction
+
+    from delivery.exceptions import MalformedPayload
+
+    def telnyx(sid):
+        return Event(
+            provider="telnyx",
+            provider_message_id=sid,
+            provider_event_id="5f2c7e1a-3b4d-4c8e-9a6f-1d2e3f4a5b6c",
+            status=Status.DELIVERED,
+        )
+
+    raw = RawRequest("telnyx", "POST", "/webhooks/telnyx/status/", b"x", {})
+    stored, release, refused, errors = threading.Event(), threading.Event(), [], []
+
+    def first():
+        try:
+            with transaction.atomic():
+                ingest([telnyx("msg-1")], raw)
+                stored.set()
+                release.wait(10)
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    def second():
+        stored.wait(10)
+        try:
+            with transaction.atomic() if inside else contextlib.nullcontext():
+                try:
+                    ingest([telnyx("msg-2")], raw)
+                except MalformedPayload as exc:
+                    refused.append(str(exc.detail))
+                # The caller's transaction goes on, and commits.
+                assert not Message.objects.filter(provider_message_id="msg-2").exists()
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    waiting = 0
+    for _ in range(100):  # until the second waits on the first's event
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+            waiting = cursor.fetchone()[0]
+        if waiting:
+            break
+        time.sleep(0.05)
+    release.set()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert waiting == 1
+    assert len(refused) == 1 and "already recorded for another message" in refused[0]
+    assert list(Message.objects.values_list("provider_message_id", flat=True)) == ["msg-1"]
+    assert MessageEvent.objects.count() == RawWebhook.objects.count() == 1
 
 
 def test_values_postgresql_refuses_are_fitted_before_they_reach_it():
