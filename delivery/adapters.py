@@ -58,7 +58,7 @@ def _form_fields(text: str, errors: str) -> MultiValueDict:
             errors=errors,
             max_num_fields=settings.DATA_UPLOAD_MAX_NUMBER_FIELDS,
         )
-    except UnicodeDecodeError:
+    except UnicodeDecodeError:  # a ValueError too, but not the field limit's
         raise
     except ValueError as exc:  # as QueryDict: too many fields
         raise TooManyFieldsSent(
