@@ -489,9 +489,7 @@ def _report_alone(
                 result.stored += 1
                 _applied(result, message, Status.ACCEPTED, record)
                 return
-            # A concurrent report created the message first (apply this one to it), or
-            # stored an event under this key since the statement began (the next one sees it).
-            continue
+            continue  # a concurrent report created it first: apply this one to it
         if not reported.ready:  # the message has no number yet: read the report's
             person = _person(event.recipient)
         elif reported.key_taken:

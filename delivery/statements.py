@@ -18,7 +18,6 @@ one waits for it), and the count and the request are statements of their own.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from django.db import IntegrityError, connections, models, transaction
+from django.db import IntegrityError, connections, models
 from django.db.models import Field, Model
 
 from .models import Message, MessageEvent, RawWebhook
@@ -562,9 +561,10 @@ def insert_report_of_new_message(
     """Insert ``message`` (its summary decided by ``record``), the request ``raw`` and the
     event ``record`` in one statement (PostgreSQL); ``(created, key taken)``. Each gets its
     id. Nothing is written when the message exists by now (a concurrent report created it:
-    apply the report to it; its event may be this one), when ``record``'s key is another
-    message's event's, or when a concurrent transaction stored an event under the key after
-    this statement began (the next statement sees it)."""
+    apply the report to it; its event may be this one) or when ``record``'s key is another
+    message's event's: one stored before the statement began, or one a concurrent
+    transaction committed while the statement waited on it (the event is inserted only with
+    a message this statement created, which no other transaction's event can name)."""
     params = {
         "message": _as_json(message, using),
         "provider": message.provider,
@@ -573,12 +573,11 @@ def insert_report_of_new_message(
         **_named("r", raw, using),
     }
     try:
-        with _savepoint_in_transaction(using):
-            row = _fetchone(using, _new_message_sql(using), params)
+        row = _fetchone(using, _new_message_sql(using), params)
     except IntegrityError as exc:
         if _constraint(exc) != _EVENT_KEY:
             raise
-        return False, False
+        return False, True
     assert row is not None  # noqa: S101 - a SELECT without FROM returns its row
     message_id, raw_id, event_id, key_taken = row
     if message_id is None:
@@ -601,14 +600,6 @@ _EVENT_KEY = next(
 def _constraint(exc: IntegrityError) -> str | None:
     """The name of the constraint PostgreSQL says ``exc`` broke."""
     return getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
-
-
-def _savepoint_in_transaction(using: str):
-    """A savepoint inside a caller's transaction, so that a statement that fails does not
-    break it; nothing in autocommit, where the statement is its own transaction."""
-    if connections[using].in_atomic_block:
-        return transaction.atomic(using=using)
-    return contextlib.nullcontext()
 
 
 @functools.cache
