@@ -138,11 +138,10 @@ def compare(children: dict[str, subprocess.Popen], rounds: int, size: int) -> No
             f"this / before: {_paired(this, before, side)}"
         )
     floor, hand = spent[("this", "floor")], spent[("this", "hand")]
-    total = {name: [c["web"] + c["database"] for c in chunks] for name, chunks in spent.items()}
     print(
         "CPU a request, web + database: "
         + ", ".join(
-            f"{label} {statistics.median(total[turn]) * 1e3:.2f} ms"
+            f"{label} {statistics.median(_cpu(c, 'total') for c in spent[turn]) * 1e3:.2f} ms"
             for label, turn in (
                 ("floor", ("this", "floor")),
                 ("hand-written in one statement", ("this", "hand")),
@@ -155,14 +154,15 @@ def compare(children: dict[str, subprocess.Popen], rounds: int, size: int) -> No
     print(f"floor / hand-written in one statement: {_paired(floor, hand, 'total')}")
 
 
+def _cpu(chunk: dict, side: str) -> float:
+    """A chunk's CPU a request: "web", "database" or both ("total")."""
+    return chunk["web"] + chunk["database"] if side == "total" else chunk[side]
+
+
 def _paired(ours: list[dict], theirs: list[dict], side: str) -> str:
-    """The median of the rounds' ratios of ``side`` ("web", "database" or "total"), with the
-    quartiles of the rounds."""
-
-    def cpu(chunk: dict) -> float:
-        return chunk["web"] + chunk["database"] if side == "total" else chunk[side]
-
-    ratios = [cpu(a) / cpu(b) for a, b in zip(ours, theirs, strict=True)]
+    """The median of the rounds' ratios of ``side`` (see :func:`_cpu`), with the quartiles of
+    the rounds."""
+    ratios = [_cpu(a, side) / _cpu(b, side) for a, b in zip(ours, theirs, strict=True)]
     quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
     return (
         f"{statistics.median(ratios):.2f} "

@@ -389,7 +389,7 @@ def apply_report(
     decided here, and set with its id when it is stored), ``raw`` the request (its
     ``recipient_hash`` too). ``fold`` names what the report says, as :func:`_report_sql` reads
     it: ``provider``, ``message_id``, ``precedence``
-    (:data:`delivery.lifecycle.PRECEDENCE`'s values), ``status``, ``occurred``, ``code``,
+    (:data:`delivery.lifecycle.PRECEDENCE`'s values as a ``text[]`` literal), ``status``, ``occurred``, ``code``,
     ``key``, ``category``, ``now``, ``when`` (the time it proves), ``implies_sent``,
     ``implies_delivered``, ``unknown``, ``sender``, ``country`` and ``segments`` (None when
     the report does not say), ``needs_person`` (it names a number the message may not have)
