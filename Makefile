@@ -4,7 +4,7 @@
 #   make bench-console   time every console page at 1 M messages (docs/performance.md)
 #   make bench-operations   time reconcile, replay, erase, purge, health at 1 M (docs/operations.md)
 #   make bench-ingest [BEFORE=<rev>]   webhook throughput against the floor (docs/performance.md)
-#   make bench-cpu BEFORE=<rev>   CPU a webhook request costs, against a revision, the floor, the hand-written report
+#   make bench-cpu BEFORE=<rev>   CPU a webhook request costs, against a revision, the floor, the hand-written views
 #   make bench-footprint [BEFORE=<rev>]   a worker's memory and start-up by provider (docs/performance.md)
 PYTHON ?= python3
 VENV ?= .venv

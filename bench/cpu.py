@@ -8,16 +8,18 @@ a change worth a tenth of a request's time drowns in it. Here each revision serv
 signed Twilio callbacks (``bench/ingest.py``'s mix: new messages, out of order, 20 % sent
 twice) in a process of its own, through Django's WSGI handler (middleware, view, ingest; no
 HTTP server), on a database of its own on one PostgreSQL server. This checkout's process also
-serves the same bodies to the floor (one ``INSERT`` of the body in a transaction) and the same
-requests to the hand-written report in one statement (``bench/urls.py``). They take turns, a
+serves the same bodies to the floor (one ``INSERT`` of the body in a transaction), the same
+requests to the hand-written report in one statement and to the hand-written acceptance
+(``bench/urls.py``), and a chunk it stored already again (every report a redelivery); a third
+process, this checkout's in deferred mode, accepts the same requests. They take turns, a
 chunk of requests each, and each chunk's CPU is read where it was spent: the process's
 (``time.process_time``) and its PostgreSQL backend's (``/proc/<pid>/schedstat``). It prints
-the median of the pairs' ratios (this checkout / the other), web and database, then each
-one's CPU a request (web + database) and the floor's over this checkout's and over the
-hand-written report's: what the served ratios would read if these processes were all the host
-ran (an HTTP server and a load generator add the same to each). It fails if any answer is not
-a 2xx. With the throwaway PostgreSQL cluster and the databases' migrations, a run of 30
-rounds takes about a minute here.
+the median of the pairs' ratios (this checkout / the other), web and database, for new
+reports and for redeliveries, then each one's CPU a request (web + database) and the floor's
+over each of the others': what the served ratios to the floor (``bench/ingest.py``) would read
+if these processes were all the host ran (an HTTP server and a load generator add the same to
+each). It fails if any answer is not a 2xx. With the throwaway PostgreSQL cluster and the
+databases' migrations, a run of 30 rounds takes about two minutes here.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ def main() -> None:
         parser.error("--before is required")
     sys.path.insert(0, str(ROOT))
     from bench.ingest import (
+        HAND_ACCEPT_PATH,
         HAND_ONE_PATH,
         create_database,
         floor_requests,
@@ -68,21 +71,25 @@ def main() -> None:
         "webhook": requests,
         "floor": floor_requests(PORT, requests),
         "hand": hand_written_requests(requests, HAND_ONE_PATH),
+        "hand-accept": hand_written_requests(requests, HAND_ACCEPT_PATH),
     }
     size = options.chunk_size
     chunks = {
         kind: [sent[i : i + size] for i in range(0, len(sent), size)]
         for kind, sent in kinds.items()
     }
+    # The warm-up chunk, stored by the time these run: every report in it a redelivery.
+    chunks["redelivered"] = [chunks["webhook"][0]] * len(chunks["webhook"])
     with tempfile.TemporaryDirectory() as work:
         path = Path(work) / "requests.pickle"
         path.write_bytes(pickle.dumps(chunks))
         url = os.environ["DATABASE_URL"]
         children = {
-            name: start(tree, create_database(url, f"cpu_{name}"), path, references)
-            for name, tree, references in (
-                ("this", ROOT, True),
-                ("before", options.before, False),
+            name: start(tree, create_database(url, f"cpu_{name}"), path, references, mode)
+            for name, tree, references, mode in (
+                ("this", ROOT, True, "sync"),
+                ("before", options.before, False, "sync"),
+                ("deferred", ROOT, False, "deferred"),
             )
         }
         try:
@@ -93,10 +100,10 @@ def main() -> None:
                 child.wait(timeout=60)
 
 
-def start(tree: Path, url: str, requests: Path, references: bool) -> subprocess.Popen:
+def start(tree: Path, url: str, requests: Path, references: bool, mode: str) -> subprocess.Popen:
     from bench.ingest import server_environment
 
-    env = {**server_environment(PORT), "DATABASE_URL": url}
+    env = {**server_environment(PORT), "DATABASE_URL": url, "SMS_DELIVERY_PROCESSING": mode}
     command = [sys.executable, str(Path(__file__).resolve()), "--serve", str(requests)]
     if references:
         command.append("--references")
@@ -116,8 +123,26 @@ def run(child: subprocess.Popen, kind: str, chunk: int) -> dict[str, float]:
     return answer
 
 
-#: What each round runs, in turn: (process, requests).
-_TURNS = [("this", "webhook"), ("before", "webhook"), ("this", "floor"), ("this", "hand")]
+#: What each round runs, in turn: (process, requests). The warm-up chunk is every process's
+#: first, so "redelivered" runs after it.
+_TURNS = [
+    ("this", "webhook"),
+    ("before", "webhook"),
+    ("this", "redelivered"),
+    ("before", "redelivered"),
+    ("deferred", "webhook"),
+    ("this", "floor"),
+    ("this", "hand"),
+    ("this", "hand-accept"),
+]
+#: What the floor's CPU is set against, as ``bench/ingest.py`` names the served ratios.
+_AGAINST_THE_FLOOR = [
+    ("sync ingest", ("this", "webhook")),
+    ("duplicates", ("this", "redelivered")),
+    ("deferred accept", ("deferred", "webhook")),
+    ("hand-written in one statement", ("this", "hand")),
+    ("hand-written accept", ("this", "hand-accept")),
+]
 
 
 def compare(children: dict[str, subprocess.Popen], rounds: int, size: int) -> None:
@@ -128,30 +153,27 @@ def compare(children: dict[str, subprocess.Popen], rounds: int, size: int) -> No
         turns = _TURNS[i % len(_TURNS) :] + _TURNS[: i % len(_TURNS)]  # each goes first in turn
         for name, kind in turns:  # the same requests for each, each in its own database
             spent[(name, kind)].append(run(children[name], kind, i + 1))
-    this, before = spent[("this", "webhook")], spent[("before", "webhook")]
     print(f"bench-cpu: {rounds} rounds of chunks of {size} Twilio status callbacks")
-    for side in ("web", "database"):
-        mine = statistics.median(chunk[side] for chunk in this) * 1e3
-        other = statistics.median(chunk[side] for chunk in before) * 1e3
-        print(
-            f"{side} CPU a request: this {mine:.2f} ms, before {other:.2f} ms; "
-            f"this / before: {_paired(this, before, side)}"
-        )
-    floor, hand = spent[("this", "floor")], spent[("this", "hand")]
+    for kind, label in (("webhook", "a request"), ("redelivered", "a redelivery")):
+        this, before = spent[("this", kind)], spent[("before", kind)]
+        for side in ("web", "database"):
+            mine = statistics.median(chunk[side] for chunk in this) * 1e3
+            other = statistics.median(chunk[side] for chunk in before) * 1e3
+            print(
+                f"{side} CPU {label}: this {mine:.2f} ms, before {other:.2f} ms; "
+                f"this / before: {_paired(this, before, side)}"
+            )
+    floor = spent[("this", "floor")]
     print(
         "CPU a request, web + database: "
         + ", ".join(
             f"{label} {statistics.median(_cpu(c, 'total') for c in spent[turn]) * 1e3:.2f} ms"
-            for label, turn in (
-                ("floor", ("this", "floor")),
-                ("hand-written in one statement", ("this", "hand")),
-                ("this", ("this", "webhook")),
-                ("before", ("before", "webhook")),
-            )
+            for label, turn in [("floor", ("this", "floor")), *_AGAINST_THE_FLOOR]
         )
     )
-    print(f"floor / this: {_paired(floor, this, 'total')}")
-    print(f"floor / hand-written in one statement: {_paired(floor, hand, 'total')}")
+    print("the floor's CPU a request over each one's (a served ratio to the floor, in CPU):")
+    for label, turn in _AGAINST_THE_FLOOR:
+        print(f"  {label}: {_paired(floor, spent[turn], 'total')}")
 
 
 def _cpu(chunk: dict, side: str) -> float:

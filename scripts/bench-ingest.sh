@@ -4,8 +4,9 @@
 # With BEFORE, that revision's webhook is served by a second gunicorn and measured in the same
 # run (the same database, schema migrated by this checkout).
 #   scripts/bench-ingest.sh cpu   (make bench-cpu BEFORE=<git revision> [CHUNKS=30])
-# measures the CPU a request costs instead: this checkout against BEFORE and the references
-# (the floor, the hand-written report in one statement; bench/cpu.py).
+# measures the CPU a request costs instead: this checkout (a report, a redelivery, deferred
+# acceptance) against BEFORE and the references (the floor, the hand-written report in one
+# statement and acceptance; bench/cpu.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
