@@ -7,15 +7,15 @@ Served throughput (``bench/ingest.py``) moves by up to half within a run on a sh
 a change worth a tenth of a request's time drowns in it. Here each revision serves the same
 signed Twilio callbacks (``bench/ingest.py``'s mix: new messages, out of order, 20 % sent
 twice) in a process of its own, through Django's WSGI handler (middleware, view, ingest; no
-HTTP server), on a database of its own on one PostgreSQL server, and again a chunk it stored
-already (every report a redelivery). This checkout's process also serves the same bodies to
+HTTP server), on a database of its own on one PostgreSQL server, and again, each round, the
+chunk it stored the round before (every report a redelivery). This checkout's process also serves the same bodies to
 the floor (one ``INSERT`` of the body in a transaction) and the same requests to the
 hand-written report in one statement and to the hand-written acceptance (``bench/urls.py``);
 a third process, this checkout's in deferred mode, accepts the same requests. They take turns, a
 chunk of requests each, and each chunk's CPU is read where it was spent: the process's
 (``time.process_time``) and its PostgreSQL backend's (``/proc/<pid>/schedstat``). It prints
 the median of the pairs' ratios (this checkout / the other), web and database, for new
-reports and for redeliveries, then each one's CPU a request (web + database) and the floor's
+reports and for redeliveries, then each one's CPU a request (web, database) and the floor's
 over each of the others': what the served ratios to the floor (``bench/ingest.py``) would read
 if these processes were all the host ran (an HTTP server and a load generator add the same to
 each). It fails if any answer is not a 2xx. With the throwaway PostgreSQL cluster and the
@@ -78,8 +78,9 @@ def main() -> None:
         kind: [sent[i : i + size] for i in range(0, len(sent), size)]
         for kind, sent in kinds.items()
     }
-    # The warm-up chunk, stored by the time these run: every report in it a redelivery.
-    chunks["redelivered"] = [chunks["webhook"][0]] * len(chunks["webhook"])
+    # Each round's redeliveries: the chunk the round before stored (the warm-up's, its own).
+    webhook = chunks["webhook"]
+    chunks["redelivered"] = [webhook[0], *webhook[:-1]]
     with tempfile.TemporaryDirectory() as work:
         path = Path(work) / "requests.pickle"
         path.write_bytes(pickle.dumps(chunks))
@@ -110,7 +111,9 @@ def start(tree: Path, url: str, requests: Path, references: bool, mode: str) -> 
     child = subprocess.Popen(  # noqa: S603 - this script
         command, cwd=tree, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
-    assert child.stdout is not None and child.stdout.readline().strip() == "ready"  # noqa: S101
+    assert child.stdout is not None  # noqa: S101
+    if (said := child.stdout.readline().strip()) != f"ready {mode}":  # its settings' mode
+        raise SystemExit(f"bench-cpu: a child to run in {mode} mode said {said!r}")
     return child
 
 
@@ -164,13 +167,13 @@ def compare(children: dict[str, subprocess.Popen], rounds: int, size: int) -> No
                 f"this / before: {_paired(this, before, side)}"
             )
     floor = spent[("this", "floor")]
-    print(
-        "CPU a request, web + database: "
-        + ", ".join(
-            f"{label} {statistics.median(_cpu(c, 'total') for c in spent[turn]) * 1e3:.2f} ms"
-            for label, turn in [("floor", ("this", "floor")), *_AGAINST_THE_FLOOR]
+    print("CPU a request, ms (medians):    web  database  web + database")
+    for label, turn in [("floor", ("this", "floor")), *_AGAINST_THE_FLOOR]:
+        web, database, total = (
+            statistics.median(_cpu(chunk, side) for chunk in spent[turn]) * 1e3
+            for side in ("web", "database", "total")
         )
-    )
+        print(f"  {label + ':':<30}{web:5.2f}{database:10.2f}{total:16.2f}")
     print("the floor's CPU a request over each one's (a served ratio to the floor, in CPU):")
     for label, turn in _AGAINST_THE_FLOOR:
         print(f"  {label}: {_paired(floor, spent[turn], 'total')}")
@@ -211,7 +214,9 @@ def serve(requests: Path, references: bool) -> None:
                 cursor.execute(sql)
     chunks = pickle.loads(requests.read_bytes())  # noqa: S301 - written by our parent
     handler = WSGIHandler()
-    print("ready", flush=True)
+    from delivery.conf import app_settings
+
+    print(f"ready {getattr(app_settings, 'PROCESSING', 'sync')}", flush=True)
     statuses: list[str] = []
 
     def start_response(status: str, headers: list) -> None:
