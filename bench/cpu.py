@@ -8,11 +8,11 @@ a change worth a tenth of a request's time drowns in it. Here each revision serv
 signed Twilio callbacks (``bench/ingest.py``'s mix: new messages, out of order, 20 % sent
 twice) in a process of its own, through Django's WSGI handler (middleware, view, ingest; no
 HTTP server), on a database of its own on one PostgreSQL server, and again, each round, the
-chunk it stored the round before (every report a redelivery). This checkout's process also serves the same bodies to
-the floor (one ``INSERT`` of the body in a transaction) and the same requests to the
-hand-written report in one statement and to the hand-written acceptance (``bench/urls.py``);
-a third process, this checkout's in deferred mode, accepts the same requests. They take turns, a
-chunk of requests each, and each chunk's CPU is read where it was spent: the process's
+chunk it stored the round before (every report a redelivery). This checkout's process also
+serves the same bodies to the floor (one ``INSERT`` of the body in a transaction) and the same
+requests to the hand-written report in one statement and to the hand-written acceptance
+(``bench/urls.py``); a third process, this checkout's in deferred mode, accepts the same
+requests. They take turns, a chunk of requests each, and each chunk's CPU is read where it was spent: the process's
 (``time.process_time``) and its PostgreSQL backend's (``/proc/<pid>/schedstat``). It prints
 the median of the pairs' ratios (this checkout / the other), web and database, for new
 reports and for redeliveries, then each one's CPU a request (web, database) and the floor's
@@ -126,8 +126,8 @@ def run(child: subprocess.Popen, kind: str, chunk: int) -> dict[str, float]:
     return answer
 
 
-#: What each round runs, in turn: (process, requests). The warm-up chunk is every process's
-#: first, so "redelivered" runs after it.
+#: What each round runs, in turn: (process, requests). In the warm-up, a process's "webhook"
+#: runs before its "redelivered", which replays the chunk the "webhook" turn just stored.
 _TURNS = [
     ("this", "webhook"),
     ("before", "webhook"),
@@ -216,6 +216,7 @@ def serve(requests: Path, references: bool) -> None:
     handler = WSGIHandler()
     from delivery.conf import app_settings
 
+    # The mode its settings give (a revision older than deferred mode has none: sync).
     print(f"ready {getattr(app_settings, 'PROCESSING', 'sync')}", flush=True)
     statuses: list[str] = []
 
