@@ -59,6 +59,7 @@ def main() -> None:
     from bench.ingest import (
         HAND_ACCEPT_PATH,
         HAND_ONE_PATH,
+        HAND_RULES_PATH,
         create_database,
         floor_requests,
         hand_written_requests,
@@ -72,6 +73,7 @@ def main() -> None:
         "floor": floor_requests(PORT, requests),
         "hand": hand_written_requests(requests, HAND_ONE_PATH),
         "hand-accept": hand_written_requests(requests, HAND_ACCEPT_PATH),
+        "hand-rules": hand_written_requests(requests, HAND_RULES_PATH),
     }
     size = options.chunk_size
     chunks = {
@@ -91,6 +93,7 @@ def main() -> None:
                 ("this", ROOT, True, "sync"),
                 ("before", options.before, False, "sync"),
                 ("deferred", ROOT, False, "deferred"),
+                ("rules", ROOT, False, "sync"),  # writes the app's tables: a database of its own
             )
         }
         try:
@@ -137,6 +140,7 @@ _TURNS = [
     ("this", "floor"),
     ("this", "hand"),
     ("this", "hand-accept"),
+    ("rules", "hand-rules"),
 ]
 #: What the floor's CPU is set against, as ``bench/ingest.py`` names the served ratios.
 _AGAINST_THE_FLOOR = [
@@ -145,6 +149,7 @@ _AGAINST_THE_FLOOR = [
     ("deferred accept", ("deferred", "webhook")),
     ("hand-written in one statement", ("this", "hand")),
     ("hand-written accept", ("this", "hand-accept")),
+    ("hand-written, the app's statements", ("rules", "hand-rules")),
 ]
 
 
@@ -167,13 +172,13 @@ def compare(children: dict[str, subprocess.Popen], rounds: int, size: int) -> No
                 f"this / before: {_paired(this, before, side)}"
             )
     floor = spent[("this", "floor")]
-    print("CPU a request, ms (medians):    web  database  web + database")
+    print(f"{'CPU a request, ms (medians):':<40}web  database  web + database")
     for label, turn in [("floor", ("this", "floor")), *_AGAINST_THE_FLOOR]:
         web, database, total = (
             statistics.median(_cpu(chunk, side) for chunk in spent[turn]) * 1e3
             for side in ("web", "database", "total")
         )
-        print(f"  {label + ':':<30}{web:5.2f}{database:10.2f}{total:16.2f}")
+        print(f"  {label + ':':<36}{web:5.2f}{database:10.2f}{total:16.2f}")
     print("the floor's CPU a request over each one's (a served ratio to the floor, in CPU):")
     for label, turn in _AGAINST_THE_FLOOR:
         print(f"  {label}: {_paired(floor, spent[turn], 'total')}")

@@ -59,6 +59,7 @@ FLOOR_PATH = "/floor/"
 HAND_PATH = "/hand-written/"
 HAND_ACCEPT_PATH = "/hand-written/accept/"
 HAND_ONE_PATH = "/hand-written/one-statement/"
+HAND_RULES_PATH = "/hand-written/rules/"
 #: ``bench_hand_<name>``, made ``LIKE sms_delivery_<model>``: bench/urls.py's hand-written view.
 HAND_TABLES = {"raw": "rawwebhook", "message": "message", "event": "messageevent"}
 #: A message's reports, by how it ends (weights: most are delivered).

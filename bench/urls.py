@@ -17,6 +17,15 @@
   data-modifying ``WITH``, autocommit: no ``BEGIN`` or ``COMMIT`` round trips) and the message
   written once (its status set by the upsert): how near the floor a report written by hand
   can come here.
+- ``/hand-written/rules/``: the report again, the same Python work by hand (no adapter, ORM or
+  input fitting; the number hashed and sealed as sent, not parsed), but written by the app's own
+  statements, in the app's tables: ``delivery.statements``' report statement (the message
+  locked, the event stored unless its key is, a redelivery counted, the summary folded by the
+  precedence rule, the request stored) and, for a message it does not know, the new message's
+  statement. What the app's rules cost the database, with the least Python around them. It is
+  not correct ingest either (no retry when a concurrent report creates the message, no
+  ``key taken`` review, no signals), and it writes the app's tables: ``bench/cpu.py`` runs it
+  on a database of its own.
 
 They run on the same gunicorn workers, middleware and database settings as the webhook.
 """
@@ -24,11 +33,13 @@ They run on the same gunicorn workers, middleware and database settings as the w
 import functools
 import json
 import secrets
+from datetime import datetime
 from urllib.parse import parse_qsl
 
 from django.db import connection, transaction
 from django.http import HttpResponse
 from django.urls import path
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from twilio.request_validator import RequestValidator, compare
 
@@ -177,10 +188,128 @@ def hand_written_one_statement(request):
     return HttpResponse(b'{"success": true}', content_type="application/json")
 
 
+#: Statuses a report of which proves the message left the provider, or arrived (as
+#: ``delivery.ingest`` reads them).
+_IMPLIES_SENT = {"sent", "delivered", "read", "undelivered", "expired"}
+_IMPLIES_DELIVERED = {"delivered", "read"}
+
+
+@functools.cache
+def _app_statements() -> tuple[str, str, str]:
+    """The precedence list as the report statement reads it, the report statement and the new
+    message's. Imported when first used: bench-ingest.sh serves this module from an older
+    revision too, whose app may not have them."""
+    from delivery.ingest import _PRECEDENCE
+    from delivery.statements import _new_message_sql, _report_sql
+
+    return _PRECEDENCE, _report_sql("default"), _new_message_sql("default")
+
+
+@csrf_exempt
+def hand_written_rules(request):
+    if (report := _report(request)) is None:
+        return HttpResponse(status=403)
+    key, (account, _, content_type, sealed, person), message, event = report
+    public_id, sid, _, number, sender = message
+    _, raw_status, _, code, payload = event
+    status = str(get_provider("twilio").statuses.get(raw_status, "unknown"))
+    precedence, report_sql, new_message_sql = _app_statements()
+    now = timezone.now()
+    event = {
+        "e_provider_event_id": "",
+        "e_dedupe_key": key,
+        "e_status": status,
+        "e_raw_status": raw_status,
+        "e_error_code": code,
+        "e_error_category": "",
+        "e_error_detail": "",
+        "e_provider_occurred_at": None,
+        "e_payload_encrypted": payload,
+        "e_received_at": now,
+        "e_duplicate_count": 0,
+        "e_last_duplicate_at": None,
+        "e_source": "webhook",
+    }
+    raw = {
+        "r_provider": "twilio",
+        "r_account": account,
+        "r_method": "POST",
+        "r_path": request.path,
+        "r_content_type": content_type,
+        "r_request_encrypted": sealed,
+        "r_signature_valid": True,
+        "r_parse_error": "",
+        "r_received_at": now,
+        "r_pending": False,
+    }
+    fold = {
+        "provider": "twilio",
+        "message_id": sid,
+        "precedence": precedence,
+        "status": status,
+        "occurred": None,
+        "code": code,
+        "key": key,
+        "category": "",
+        "now": now,
+        "when": now,
+        "implies_sent": status in _IMPLIES_SENT,
+        "implies_delivered": status in _IMPLIES_DELIVERED,
+        "unknown": status == "unknown",
+        "sender": sender or None,
+        "country": None,
+        "segments": None,
+        "needs_person": False,  # read on every report, as the other hand-written views do
+        "person_hash": person,
+        "person_encrypted": number,
+        "person_country": None,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(report_sql, {**fold, **event, **raw})
+        if cursor.fetchone() is None:  # a message it did not know: inserted with its summary
+            message = {
+                "public_id": public_id,
+                "provider": "twilio",
+                "provider_message_id": sid,
+                "recipient_hash": person,
+                "recipient_encrypted": number,
+                "destination_country": "",
+                "recipient_time_zone": "",
+                "sender_identity": sender,
+                "template_key": "",
+                "product_reference": "",
+                "current_status": status,
+                "status_event_key": key,
+                "error_code": code,
+                "error_category": "",
+                "first_sent_at": now if fold["implies_sent"] else None,
+                "delivered_at": now if fold["implies_delivered"] else None,
+                "needs_review": fold["unknown"],
+                "last_event_at": now,
+                "created_at": now,
+                "updated_at": now,
+                "consent_source": "",
+            }  # a column it leaves out is NULL (json_populate_record)
+            cursor.execute(
+                new_message_sql,
+                {
+                    "message": json.dumps(message, default=datetime.isoformat),
+                    "provider": "twilio",
+                    "message_id": sid,
+                    **event,
+                    "e_applied": True,
+                    **raw,
+                    "r_recipient_hash": person,
+                },
+            )
+    return HttpResponse(b'{"success": true}', content_type="application/json")
+
+
 urlpatterns = [
     path("floor/", floor),
     path("hand-written/", hand_written),
     path("hand-written/accept/", hand_written_accept),
     path("hand-written/one-statement/", hand_written_one_statement),
+    path("hand-written/rules/", hand_written_rules),
     *demo_urlpatterns,
 ]
