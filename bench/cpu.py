@@ -6,20 +6,21 @@ references, measured in one run:
 Served throughput (``bench/ingest.py``) moves by up to half within a run on a shared host, so a
 change worth a tenth of a request's time drowns in it. Here each revision serves the same signed
 Twilio callbacks (``bench/ingest.py``'s mix: new messages, out of order, 20 % sent twice) in a
-process of its own, through Django's WSGI handler (middleware, view, ingest; no HTTP server), on
-a database of its own on one PostgreSQL server, and again, each round, the chunk it stored the
-round before (every report a redelivery). This checkout's process also serves the same bodies to
-the floor (one ``INSERT`` of the body in a transaction) and the same requests to the
-hand-written report in one statement and to the hand-written acceptance (``bench/urls.py``); a third
-process, this checkout's in deferred mode, accepts the same requests. They take turns, a chunk
-of requests each, and each chunk's CPU is read where it was spent: the process's
-(``time.process_time``) and its PostgreSQL backend's (``/proc/<pid>/schedstat``). It prints the
-median of the pairs' ratios (this checkout / the other), web and database, for new reports and
-for redeliveries, then each one's CPU a request (web, database) and the floor's over each of the
-others': what the served ratios to the floor (``bench/ingest.py``) would read if these processes
-were all the host ran (an HTTP server and a load generator add the same to each). It fails if
-any answer is not a 2xx. With the throwaway PostgreSQL cluster and the databases' migrations, a
-run of 30 rounds takes about half a minute here.
+process of its own, through Django's WSGI handler (middleware, view, ingest; no HTTP server), on a
+database of its own on one PostgreSQL server, and again, each round, the chunk it stored the round
+before (every report a redelivery). This checkout's process also serves the same bodies to the
+floor (one ``INSERT`` of the body in a transaction) and the same requests to the hand-written
+report in one statement and to the hand-written acceptance (``bench/urls.py``); a third process,
+this checkout's in deferred mode, accepts the same requests; a fourth, on a database of its own (it
+writes the app's tables), serves them to the hand-written report through the app's statements. They
+take turns, a chunk of requests each, and each chunk's CPU is read where it was spent: the
+process's (``time.process_time``) and its PostgreSQL backend's (``/proc/<pid>/schedstat``). It
+prints the median of the pairs' ratios (this checkout / the other), web and database, for new
+reports and for redeliveries, then each one's CPU a request (web, database) and the floor's over
+each of the others': what the served ratios to the floor (``bench/ingest.py``) would read if these
+processes were all the host ran (an HTTP server and a load generator add the same to each). It
+fails if any answer is not a 2xx. With the throwaway PostgreSQL cluster and the databases'
+migrations, a run of 30 rounds takes about half a minute here.
 """
 
 from __future__ import annotations

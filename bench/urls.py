@@ -17,9 +17,10 @@
   data-modifying ``WITH``, autocommit: no ``BEGIN`` or ``COMMIT`` round trips) and the message
   written once (its status set by the upsert): how near the floor a report written by hand
   can come here.
-- ``/hand-written/rules/``: the report again, the same Python work by hand (no adapter, ORM or
-  input fitting; the number hashed and sealed as sent, not parsed), but written by the app's own
-  statements, in the app's tables: ``delivery.statements``' report statement (the message
+- ``/hand-written/rules/``: the report again, by hand (the same signature check and seals; no
+  adapter, ORM or input fitting; the number read, hashed and sealed only for a message that
+  has none, with the app's reader, as the app does), but written by the app's own statements,
+  in the app's tables: ``delivery.statements``' report statement (the message
   locked, the event stored unless its key is, a redelivery counted, the summary folded by the
   precedence rule, the request stored) and, for a message it does not know, the new message's
   statement. What the app's rules cost the database, with the least Python around them. It is
@@ -34,6 +35,7 @@ import functools
 import json
 import secrets
 from datetime import datetime
+from typing import Any
 from urllib.parse import parse_qsl
 
 from django.db import connection, transaction
@@ -188,32 +190,40 @@ def hand_written_one_statement(request):
     return HttpResponse(b'{"success": true}', content_type="application/json")
 
 
-#: Statuses a report of which proves the message left the provider, or arrived (as
-#: ``delivery.ingest`` reads them).
-_IMPLIES_SENT = {"sent", "delivered", "read", "undelivered", "expired"}
-_IMPLIES_DELIVERED = {"delivered", "read"}
-
-
 @functools.cache
-def _app_statements() -> tuple[str, str, str]:
-    """The precedence list as the report statement reads it, the report statement and the new
-    message's. Imported when first used: bench-ingest.sh serves this module from an older
-    revision too, whose app may not have them."""
-    from delivery.ingest import _PRECEDENCE
+def _app_rules() -> tuple[Any, ...]:
+    """What the app's report path reads besides the request: the precedence list as its
+    statement takes it, the statuses that prove a message sent or delivered, its number
+    reader, the report statement and the new message's. Imported when first used:
+    bench-ingest.sh serves this module from an older revision too, whose app may not have them.
+    """
+    from delivery.ingest import _IMPLIES_DELIVERED, _IMPLIES_SENT, _PRECEDENCE
+    from delivery.recipients import protect
     from delivery.statements import _new_message_sql, _report_sql
 
-    return _PRECEDENCE, _report_sql("default"), _new_message_sql("default")
+    return (
+        _PRECEDENCE,
+        _IMPLIES_SENT,
+        _IMPLIES_DELIVERED,
+        protect,
+        _report_sql("default"),
+        _new_message_sql("default"),
+    )
 
 
 @csrf_exempt
 def hand_written_rules(request):
-    if (report := _report(request)) is None:
+    if (verified := _verified_and_sealed(request)) is None:
         return HttpResponse(status=403)
-    key, (account, _, content_type, sealed, person), message, event = report
-    public_id, sid, _, number, sender = message
-    _, raw_status, _, code, payload = event
-    status = str(get_provider("twilio").statuses.get(raw_status, "unknown"))
-    precedence, report_sql, new_message_sql = _app_statements()
+    form, sealed = verified
+    precedence, implies_sent, implies_delivered, protect, report_sql, new_message_sql = _app_rules()
+    twilio = get_provider("twilio")
+    sid, raw_status, to = form["MessageSid"], form["MessageStatus"], form["To"]
+    code = form.get("ErrorCode", "")
+    status = str(twilio.statuses.get(raw_status, "unknown"))
+    category = str(twilio.errors.category(code))
+    key = f"twilio:{sid}:{raw_status}:{code}:"
+    sender = form.get("From", "")
     now = timezone.now()
     event = {
         "e_provider_event_id": "",
@@ -221,10 +231,10 @@ def hand_written_rules(request):
         "e_status": status,
         "e_raw_status": raw_status,
         "e_error_code": code,
-        "e_error_category": "",
+        "e_error_category": category,
         "e_error_detail": "",
         "e_provider_occurred_at": None,
-        "e_payload_encrypted": payload,
+        "e_payload_encrypted": crypto.encrypt_json(form),
         "e_received_at": now,
         "e_duplicate_count": 0,
         "e_last_duplicate_at": None,
@@ -232,10 +242,10 @@ def hand_written_rules(request):
     }
     raw = {
         "r_provider": "twilio",
-        "r_account": account,
+        "r_account": form.get("AccountSid", ""),
         "r_method": "POST",
         "r_path": request.path,
-        "r_content_type": content_type,
+        "r_content_type": request.content_type or "",
         "r_request_encrypted": sealed,
         "r_signature_valid": True,
         "r_parse_error": "",
@@ -250,30 +260,42 @@ def hand_written_rules(request):
         "occurred": None,
         "code": code,
         "key": key,
-        "category": "",
+        "category": category,
         "now": now,
         "when": now,
-        "implies_sent": status in _IMPLIES_SENT,
-        "implies_delivered": status in _IMPLIES_DELIVERED,
+        "implies_sent": status in implies_sent,
+        "implies_delivered": status in implies_delivered,
         "unknown": status == "unknown",
         "sender": sender or None,
         "country": None,
         "segments": None,
-        "needs_person": False,  # read on every report, as the other hand-written views do
-        "person_hash": person,
-        "person_encrypted": number,
+        # The number is read only for a message that has none yet, as the app reads it.
+        "needs_person": True,
+        "person_hash": "",
+        "person_encrypted": "",
         "person_country": None,
     }
     with connection.cursor() as cursor:
         cursor.execute(report_sql, {**fold, **event, **raw})
-        if cursor.fetchone() is None:  # a message it did not know: inserted with its summary
+        row = cursor.fetchone()
+        if row is not None and not row[0]:  # a message without its number: read this one's
+            person = protect(to)
+            fold.update(
+                needs_person=False,
+                person_hash=person.hash,
+                person_encrypted=person.encrypted,
+                person_country=person.country or None,
+            )
+            cursor.execute(report_sql, {**fold, **event, **raw})
+        elif row is None:  # a message it did not know: inserted with its summary
+            person = protect(to)
             message = {
-                "public_id": public_id,
+                "public_id": "msg_" + secrets.token_hex(10),
                 "provider": "twilio",
                 "provider_message_id": sid,
-                "recipient_hash": person,
-                "recipient_encrypted": number,
-                "destination_country": "",
+                "recipient_hash": person.hash,
+                "recipient_encrypted": person.encrypted,
+                "destination_country": person.country,
                 "recipient_time_zone": "",
                 "sender_identity": sender,
                 "template_key": "",
@@ -281,7 +303,7 @@ def hand_written_rules(request):
                 "current_status": status,
                 "status_event_key": key,
                 "error_code": code,
-                "error_category": "",
+                "error_category": category,
                 "first_sent_at": now if fold["implies_sent"] else None,
                 "delivered_at": now if fold["implies_delivered"] else None,
                 "needs_review": fold["unknown"],
@@ -299,7 +321,7 @@ def hand_written_rules(request):
                     **event,
                     "e_applied": True,
                     **raw,
-                    "r_recipient_hash": person,
+                    "r_recipient_hash": person.hash,
                 },
             )
     return HttpResponse(b'{"success": true}', content_type="application/json")

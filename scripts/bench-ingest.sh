@@ -6,7 +6,7 @@
 #   scripts/bench-ingest.sh cpu   (make bench-cpu BEFORE=<git revision> [CHUNKS=30])
 # measures the CPU a request costs instead: this checkout (a report, a redelivery, deferred
 # acceptance) against BEFORE and the references (the floor, the hand-written report in one
-# statement and acceptance; bench/cpu.py).
+# statement, through the app's statements, and acceptance; bench/cpu.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
