@@ -18,15 +18,14 @@
   written once (its status set by the upsert): how near the floor a report written by hand
   can come here.
 - ``/hand-written/rules/``: the report again, by hand (the same signature check and seals; no
-  adapter, ORM or input fitting; the number read, hashed and sealed only for a message that
-  has none, with the app's reader, as the app does), but written by the app's own statements,
-  in the app's tables: ``delivery.statements``' report statement (the message
-  locked, the event stored unless its key is, a redelivery counted, the summary folded by the
-  precedence rule, the request stored) and, for a message it does not know, the new message's
-  statement. What the app's rules cost the database, with the least Python around them. It is
-  not correct ingest either (no retry when a concurrent report creates the message, no
-  ``key taken`` review, no signals), and it writes the app's tables: ``bench/cpu.py`` runs it
-  on a database of its own.
+  adapter, ORM or input fitting; the number read, hashed and sealed only for a message that has
+  none, with the app's reader, as the app does), but written by the app's own statements, in the
+  app's tables: ``delivery.statements``' report statement (the message locked, the event stored
+  unless its key is, a redelivery counted, the summary folded by the precedence rule, the
+  request stored) and, for a message it does not know, the new message's statement. What the
+  app's rules cost the database, with the least Python around them. It is not correct ingest
+  either (no retry when a concurrent report creates the message, no ``key taken`` review, no
+  signals), and it writes the app's tables: ``bench/cpu.py`` runs it on a database of its own.
 
 They run on the same gunicorn workers, middleware and database settings as the webhook.
 """
@@ -140,6 +139,11 @@ def hand_written_accept(request):
     return HttpResponse(b'{"success": true, "deferred": true}', content_type="application/json")
 
 
+def _key(sid: str, status: str, code: str) -> str:
+    """The hand-written views' event key: one per message, status and error code."""
+    return f"twilio:{sid}:{status}:{code}:"
+
+
 def _report(request) -> tuple[str, list, list, list] | None:
     """A verified status callback's values for the hand-written reports: the sealed request's
     parameters, the message's (public id, sid, person, sealed number, sender) and the event's
@@ -150,7 +154,7 @@ def _report(request) -> tuple[str, list, list, list] | None:
     sid, status, to = form["MessageSid"], form["MessageStatus"], form["To"]
     code = form.get("ErrorCode", "")
     person = recipient_hash(to)
-    key = f"twilio:{sid}:{status}:{code}:"
+    key = _key(sid, status, code)
     raw = [form.get("AccountSid", ""), request.path, request.content_type or "", sealed, person]
     message = [
         "msg_" + secrets.token_hex(10),
@@ -222,7 +226,7 @@ def hand_written_rules(request):
     code = form.get("ErrorCode", "")
     status = str(twilio.statuses.get(raw_status, "unknown"))
     category = str(twilio.errors.category(code))
-    key = f"twilio:{sid}:{raw_status}:{code}:"
+    key = _key(sid, raw_status, code)
     sender = form.get("From", "")
     now = timezone.now()
     event = {
@@ -278,8 +282,10 @@ def hand_written_rules(request):
     with connection.cursor() as cursor:
         cursor.execute(report_sql, {**fold, **event, **raw})
         row = cursor.fetchone()
-        if row is not None and not row[0]:  # a message without its number: read this one's
-            person = protect(to)
+        if row is not None and row[0]:  # stored, counted, or refused: the statement decided
+            return HttpResponse(b'{"success": true}', content_type="application/json")
+        person = protect(to)  # read only for a message that has no number yet
+        if row is not None:  # a message without its number: again, with this one's
             fold.update(
                 needs_person=False,
                 person_hash=person.hash,
@@ -287,8 +293,7 @@ def hand_written_rules(request):
                 person_country=person.country or None,
             )
             cursor.execute(report_sql, {**fold, **event, **raw})
-        elif row is None:  # a message it did not know: inserted with its summary
-            person = protect(to)
+        else:  # a message it did not know: inserted with its summary
             message = {
                 "public_id": "msg_" + secrets.token_hex(10),
                 "provider": "twilio",

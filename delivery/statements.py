@@ -388,9 +388,9 @@ def apply_report(
     ``record`` is the event to store (its ``message``, ``raw_webhook`` and ``applied`` are
     decided here, and set with its id when it is stored), ``raw`` the request (its
     ``recipient_hash`` too). ``fold`` names what the report says, as :func:`_report_sql` reads
-    it: ``provider``, ``message_id``, ``precedence``
-    (:data:`delivery.lifecycle.PRECEDENCE`'s values as a ``text[]`` literal), ``status``, ``occurred``, ``code``,
-    ``key``, ``category``, ``now``, ``when`` (the time it proves), ``implies_sent``,
+    it: ``provider``, ``message_id``, ``precedence`` (:data:`delivery.lifecycle.PRECEDENCE`'s
+    values as a ``text[]`` literal), ``status``, ``occurred``, ``code``, ``key``,
+    ``category``, ``now``, ``when`` (the time it proves), ``implies_sent``,
     ``implies_delivered``, ``unknown``, ``sender``, ``country`` and ``segments`` (None when
     the report does not say), ``needs_person`` (it names a number the message may not have)
     and the number read from it when the message has none: ``person_hash``,
