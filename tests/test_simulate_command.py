@@ -13,10 +13,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_callbacks_include_duplicates_and_are_shuffled():
-    callbacks = build_callbacks(30, seed=5, account_sid="AC" + "0" * 32)
+    callbacks = build_callbacks(30, seed=5, account_sid="AC" + "0" * 32, done_date="2612011200")
     keys = [(c["MessageSid"], c["MessageStatus"]) for c in callbacks]
     assert len(keys) > len(set(keys))  # duplicates
-    assert callbacks == build_callbacks(30, seed=5, account_sid="AC" + "0" * 32)  # deterministic
+    again = build_callbacks(30, seed=5, account_sid="AC" + "0" * 32, done_date="2612011200")
+    assert callbacks == again  # deterministic
     first_seen = {}
     order = [first_seen.setdefault(sid, i) for i, (sid, _) in enumerate(keys)]
     assert order != sorted(order)  # messages interleaved, not one after another
@@ -24,7 +25,8 @@ def test_callbacks_include_duplicates_and_are_shuffled():
 
 def test_fills_a_running_server_and_is_idempotent(live_server):
     out = io.StringIO()
-    call_command("sms_delivery_simulate", url=live_server.url, messages=12, seed=2, stdout=out)
+    run = dict(url=live_server.url, messages=12, seed=2, done_date="2612011200", stdout=out)
+    call_command("sms_delivery_simulate", **run)
     assert "Done:" in out.getvalue() and "× 200" in out.getvalue()
     assert Message.objects.count() == 12
     events = MessageEvent.objects.count()
@@ -36,9 +38,25 @@ def test_fills_a_running_server_and_is_idempotent(live_server):
         "STOP"
     }
 
-    call_command("sms_delivery_simulate", url=live_server.url, messages=12, seed=2, stdout=out)
+    call_command("sms_delivery_simulate", **run)
     assert (Message.objects.count(), MessageEvent.objects.count()) == (12, events)
     assert InboundMessage.objects.count() == replies
+
+
+def test_another_done_date_is_another_receipt(live_server):
+    """The carrier's done date tells two receipts apart; a later run on its own clock adds them."""
+    run = dict(url=live_server.url, messages=12, seed=2, stdout=io.StringIO())
+    call_command("sms_delivery_simulate", done_date="2612011200", **run)
+    events = MessageEvent.objects.count()
+    receipts = MessageEvent.objects.exclude(provider_occurred_at=None).count()
+    assert receipts > 0
+    call_command("sms_delivery_simulate", done_date="2612011201", **run)
+    assert MessageEvent.objects.count() == events + receipts
+
+
+def test_a_malformed_done_date_is_refused():
+    with pytest.raises(CommandError, match="YYMMDDhhmm"):
+        call_command("sms_delivery_simulate", done_date="tomorrow", stdout=io.StringIO())
 
 
 def test_wrong_token_is_reported(live_server):

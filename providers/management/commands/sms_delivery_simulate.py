@@ -7,7 +7,8 @@ Watch the support console fill up, or check a deployment end to end::
 
 Callbacks are signed with the twilio SDK, with the first configured Twilio auth token unless
 ``--auth-token`` is given, for the URL they are posted to (``--url`` + ``--path``). Message ids
-derive from ``--seed``, so running it again only delivers duplicates.
+derive from ``--seed``, and delivery receipts carry the carrier's done date ``--done-date`` (this
+minute unless given): running it again with both the same only delivers duplicates.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from twilio.request_validator import RequestValidator
 
 from delivery.conf import app_settings
 from delivery.exceptions import ConfigurationError
-from providers.twilio import TwilioProvider
+from providers.twilio import TwilioProvider, parse_raw_dlr_done_date
 
 #: Outcomes and the MessageStatus sequence Twilio sends for each (weights sum to 100).
 SCENARIOS = [
@@ -50,8 +51,14 @@ def _recipient(rnd: random.Random) -> str:
     return phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
 
 
-def build_callbacks(messages: int, seed: int, account_sid: str) -> list[dict[str, str]]:
-    """Every callback of ``messages`` messages, with duplicates, in a shuffled order."""
+def build_callbacks(
+    messages: int, seed: int, account_sid: str, done_date: str
+) -> list[dict[str, str]]:
+    """Every callback of ``messages`` messages, with duplicates, in a shuffled order.
+
+    ``done_date`` (``YYMMDDhhmm``) is the ``RawDlrDoneDate`` of the SMS delivery receipts; it is
+    part of what tells two receipts apart, so a function of the arguments alone.
+    """
     rnd = random.Random(seed)
     weights = [weight for weight, _, _ in SCENARIOS]
     callbacks = []
@@ -76,7 +83,7 @@ def build_callbacks(messages: int, seed: int, account_sid: str) -> list[dict[str
             if error:
                 fields["ErrorCode"] = error
             if status in ("delivered", "undelivered") and channel == "sms":
-                fields["RawDlrDoneDate"] = time.strftime("%y%m%d%H%M", time.gmtime())
+                fields["RawDlrDoneDate"] = done_date
             callbacks.append(fields)
     duplicates = rnd.sample(callbacks, k=len(callbacks) // 4)  # providers retry
     callbacks += duplicates
@@ -111,6 +118,12 @@ class Command(BaseCommand):
         parser.add_argument("--messages", type=int, default=20)
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument("--auth-token", help="Default: the first configured Twilio token.")
+        parser.add_argument(
+            "--done-date",
+            metavar="YYMMDDhhmm",
+            help="Carrier done date of the SMS delivery receipts, UTC. Default: this minute. "
+            "A second run with the same --seed and --done-date posts only duplicates.",
+        )
         parser.add_argument("--delay", type=float, default=0.0, help="Seconds between posts.")
         parser.add_argument(
             "--wait",
@@ -121,8 +134,22 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *args, url, path, inbound_path, messages, seed, auth_token, delay, wait, **options
+        self,
+        *args,
+        url,
+        path,
+        inbound_path,
+        messages,
+        seed,
+        auth_token,
+        done_date,
+        delay,
+        wait,
+        **options,
     ):
+        done_date = done_date or time.strftime("%y%m%d%H%M", time.gmtime())
+        if parse_raw_dlr_done_date(done_date) is None:
+            raise CommandError(f"--done-date {done_date!r} is not YYMMDDhhmm.")
         try:
             twilio = TwilioProvider(app_settings.PROVIDERS.get("twilio"))
         except ConfigurationError as exc:
@@ -132,7 +159,7 @@ class Command(BaseCommand):
             raise CommandError("No Twilio auth token: pass --auth-token or set TWILIO_AUTH_TOKEN.")
         account_sid = twilio.options.account_sid or "AC" + "0" * 32
         validator = RequestValidator(tokens[0])
-        callbacks = build_callbacks(messages, seed, account_sid)
+        callbacks = build_callbacks(messages, seed, account_sid, done_date)
         replies = build_replies(callbacks, seed)
         outcomes: Counter[int] = Counter()
         self._wait_for(url, wait)
