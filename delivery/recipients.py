@@ -32,12 +32,35 @@ def to_e164(number: str, default_region: str | None = None) -> str | None:
     return _e164(parsed) if parsed else None
 
 
+#: Readings of one number before giving up on a form that reads as itself (digits in a number).
+_MAX_READINGS = 17
+
+
 def _read(number: str, default_region: str | None = None) -> phonenumbers.PhoneNumber | None:
-    bare = _bare(number)
-    if not bare:
+    """``number`` parsed to the form its own E.164 spelling reads as, or None.
+
+    phonenumbers drops one trunk prefix left after a country code per reading (``+49 (0) 030…``
+    reads as ``+490301…``, which reads as ``+49301…``), so a number is read again from its
+    E.164 form until that form reads as itself: what is stored is found again by itself. A
+    number with no such form is None.
+    """
+    spelling = _bare(number)
+    parsed = _parse(spelling, default_region)
+    for _ in range(_MAX_READINGS):
+        if parsed is None:
+            return None
+        e164 = _e164(parsed)
+        if e164 == spelling:
+            return parsed
+        parsed, spelling = _parse(e164), e164
+    return None
+
+
+def _parse(spelling: str, region: str | None = None) -> phonenumbers.PhoneNumber | None:
+    if not spelling:
         return None
     try:
-        parsed = phonenumbers.parse(bare, default_region)
+        parsed = phonenumbers.parse(spelling, region)
     except phonenumbers.NumberParseException:
         return None
     return parsed if phonenumbers.is_possible_number(parsed) else None
@@ -81,17 +104,14 @@ def protect(number: str) -> Protected | None:
     """``number`` in any format: E.164, keyed hash, encrypted E.164 and the country of the
     E.164 form (as :func:`country_of` reads it); None if it is not a number.
 
-    A number already written in E.164, as providers send them, is parsed once: its E.164 form
-    reads as it does. Another spelling is read again from its E.164 form, which can name
-    another country (a trunk prefix after the country code, ``+44 0…``, is dropped once per
-    reading), so the country stored always agrees with the stored number's.
+    A number already written in E.164, as providers send them, is parsed once; another
+    spelling is read again from its E.164 form (see :func:`_read`).
     """
     parsed = _read(number)
     if parsed is None:
         return None
     e164 = _e164(parsed)
-    country = _country(parsed) if e164 == _bare(number) else country_of(e164)
-    return Protected(e164, recipient_hash(e164), encrypt(e164), country)
+    return Protected(e164, recipient_hash(e164), encrypt(e164), _country(parsed))
 
 
 def identity_key(identity: str) -> tuple[str, str]:

@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 from phonenumbers.tzdata import TIMEZONE_DATA
 
+from delivery import erasure
 from delivery.events import ConsentChange, InboundEvent
 from delivery.exceptions import InvalidNumber
 from delivery.ingest import ingest, register_outbound
@@ -228,6 +229,18 @@ def test_register_outbound_reads_national_numbers_in_the_default_region(settings
     settings.SMS_DELIVERY = {**settings.SMS_DELIVERY, "DEFAULT_REGION": "US"}
     message = register_outbound(provider="twilio", provider_message_id="SMn", to="(415) 555-0101")
     assert message.recipient == "+14155550101"
+
+
+@pytest.mark.parametrize("erased_as", ["+49 30 1234567", "+490301234567", "+49 (0) 030 1234567"])
+def test_a_trunk_prefix_written_twice_is_stored_as_the_number_and_found_by_it(erased_as):
+    """phonenumbers keeps one of two trunk prefixes on a first reading (``+490301234567``),
+    which reads as ``+49301234567``: stored so, the message would escape its erasure."""
+    message = register_outbound(
+        provider="twilio", provider_message_id="SMz", to="+49 (0) 030 1234567"
+    )
+    assert message.recipient == "+49301234567"
+    assert Message.objects.for_recipient(erased_as).get() == message
+    assert erasure.erase(erased_as, actor="dpo").touched["messages"] == 1
 
 
 def test_register_outbound_refuses_what_is_not_a_number():

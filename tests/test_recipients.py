@@ -21,6 +21,11 @@ from delivery import crypto, recipients
         ("not a number", "US", None),
         ("", "US", None),
         ("12", "US", None),
+        # A trunk prefix written twice: phonenumbers keeps one on the first reading.
+        ("+49 (0) 030 1234567", None, "+49301234567"),
+        ("+490301234567", None, "+49301234567"),
+        ("+61(0)000043922", None, "+6143922"),
+        ("+39 06 1234 5678", None, "+390612345678"),  # Italy's leading zero is the number's
     ],
 )
 def test_to_e164(raw, region, expected):
@@ -50,15 +55,22 @@ _REGIONS = sorted(phonenumbers.SUPPORTED_REGIONS)
         # A trunk prefix after the country code: dropped once per reading (+44 0016… is GB
         # read once, IM read again from its E.164 form).
         st.sampled_from(["+4400162475678", "+6100891621234", "+3580018123456"]),
+        # Country code, then trunk prefixes and zeros: read until the E.164 form is stable.
+        st.tuples(
+            st.sampled_from(_REGIONS).map(phonenumbers.country_code_for_region),
+            st.sampled_from(["", "0", "(0)", "(0)0", "00", "8", "(8)"]),
+            st.text(alphabet="0123456789", min_size=3, max_size=14),
+        ).map(lambda parts: "+{}{}{}".format(*parts)),
     )
 )
 def test_a_number_is_read_once_to_what_reading_it_twice_gives(number):
-    """``protect`` parses a number once for its E.164 form and its country: the same as
-    :func:`to_e164`, then :func:`country_of` on the result."""
+    """What is stored reads as itself (an erasure by the stored number finds it), and
+    ``protect`` gives what :func:`to_e164`, then :func:`country_of` on the result, give."""
     protected = recipients.protect(number)
     e164 = recipients.to_e164(number)
     assert (protected.e164 if protected else None) == e164
     if protected:
+        assert recipients.to_e164(e164) == e164
         assert protected.country == recipients.country_of(e164)
         assert protected.hash == recipients.recipient_hash(e164)
         assert crypto.decrypt(protected.encrypted) == e164
