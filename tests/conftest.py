@@ -7,11 +7,18 @@ any log, in any format, fails the test that wrote it.
 import logging
 import os
 
+import hypothesis
 import pytest
 from django.core.cache import cache
 from django.db import connection
+from django.utils import timezone
 
 from tests.privacy import numbers_in
+
+# No deadline for an example: on a shared, noisy machine one slow example is not a failure
+# (timings are measured by the benchmarks, never asserted).
+hypothesis.settings.register_profile("project", deadline=None)
+hypothesis.settings.load_profile("project")
 
 TEST_SETTINGS = {
     "HASH_KEY": "test-hash-key",
@@ -38,6 +45,15 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "postgres" in item.keywords and not on_postgres:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def still_clock(monkeypatch):
+    """``timezone.now()`` stands still: the hourly counters (``delivery.metrics``) split a count
+    between two keys when an hour turns in the middle of a test."""
+    now = timezone.now()
+    monkeypatch.setattr(timezone, "now", lambda: now)
+    return now
 
 
 @pytest.fixture(autouse=True)

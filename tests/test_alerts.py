@@ -257,7 +257,9 @@ def test_transitions_are_counted_when_metrics_are_on(
     assert 'sms_delivery_transitions{provider="twilio",status="delivered"} 1.0' in text
 
 
-def test_a_count_is_one_cache_call_and_the_hours_first_creates_the_counter(monkeypatch):
+def test_a_count_is_one_cache_call_and_the_hours_first_creates_the_counter(
+    monkeypatch, still_clock
+):
     from django.core.cache import cache
 
     calls = []

@@ -35,6 +35,33 @@ def backend(name):
     return {"default": {"BACKEND": f"{BACKENDS}.{name}"}}
 
 
+class StillClock:
+    """``delivery.deferred``'s clock, moved only by its sleeps and by the test: however slow the
+    machine, the throttle and a drain's deadline see the times the test sets.
+
+    A sleep that would pass ``hold_at`` waits, the clock standing there, until ``release``."""
+
+    def __init__(self, hold_at: float = float("inf")):
+        self.now = 0.0
+        self.hold_at = hold_at
+        self.held, self.release = threading.Event(), threading.Event()
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return _wall() + self.now
+
+    def sleep(self, seconds: float) -> None:
+        if self.now + seconds > self.hold_at and not self.release.is_set():
+            self.held.set()
+            assert self.release.wait(60), "the test never released the clock"
+        self.now += seconds
+
+
+_wall = time.time
+
+
 @pytest.fixture(autouse=True)
 def commits_run(monkeypatch):
     """The tests run inside a transaction that never commits: what waits for the commit (the
@@ -77,10 +104,12 @@ def test_the_answer_follows_one_stored_request_and_a_drain_applies_it(client, qu
 
 
 def test_a_process_enqueues_one_drain_a_second_and_it_applies_them_all(client, queued, monkeypatch):
+    clock = StillClock()
+    monkeypatch.setattr(deferred, "time", clock)
     for word in ("queued", "sent", "delivered"):
         assert post(client, twilio.callback(word, sid=SID)).status_code == 200
     assert len(queued.results) == 1
-    monkeypatch.setattr(deferred._Throttle, "last", time.monotonic() - deferred.ENQUEUE_EVERY)
+    clock.now += deferred.ENQUEUE_EVERY
     assert post(client, twilio.callback("read", sid=SID)).status_code == 200
     assert len(queued.results) == 2
     assert deferred.drain.call()["applied"] == 4
@@ -92,7 +121,11 @@ def test_a_request_stored_after_the_enqueue_is_applied_by_the_drain_still_lookin
     client, queued, monkeypatch
 ):
     """The guarantee that makes the throttle safe: a request whose process skipped the enqueue
-    committed within ENQUEUE_EVERY of that enqueue, and the drain looks until after then."""
+    committed within ENQUEUE_EVERY of that enqueue, and the drain looks until after then.
+
+    The second request comes just before ENQUEUE_EVERY has passed on the clock."""
+    clock = StillClock(hold_at=deferred.ENQUEUE_EVERY - deferred.POLL_EVERY)
+    monkeypatch.setattr(deferred, "time", clock)
     monkeypatch.setattr(deferred, "LOOK_FOR", deferred.ENQUEUE_EVERY + 0.2)  # the real one
     assert post(client, twilio.callback("sent", sid=SID)).status_code == 200
     counts = {}
@@ -106,9 +139,11 @@ def test_a_request_stored_after_the_enqueue_is_applied_by_the_drain_still_lookin
     (result,) = queued.results
     drain = threading.Thread(target=run_drain)
     drain.start()
-    time.sleep(0.3)
+    while not clock.held.wait(0.05):
+        assert drain.is_alive(), "the drain stopped looking before ENQUEUE_EVERY had passed"
     assert post(client, twilio.callback("delivered", sid=SID)).status_code == 200
     assert len(queued.results) == 1  # throttled: no drain of its own
+    clock.release.set()
     drain.join()
     assert counts["applied"] == 2
     assert Message.objects.get().current_status == Status.DELIVERED
@@ -481,7 +516,8 @@ def test_a_database_error_does_not_end_a_drain_early(client, queued, monkeypatch
         return real(passed_over)
 
     monkeypatch.setattr(deferred, "_apply_next", flaky)
-    assert deferred.drain.call(enqueued_at=time.time())["applied"] == 1  # a fresh drain
+    monkeypatch.setattr(deferred, "time", StillClock())  # the failed poll takes no time
+    assert deferred.drain.call(enqueued_at=_wall())["applied"] == 1  # a fresh drain
 
 
 def test_a_late_drain_stops_as_soon_as_nothing_is_left(queued, monkeypatch):

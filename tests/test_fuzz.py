@@ -61,7 +61,6 @@ def test_no_request_breaks_a_rule_of_the_pipeline(provider, kind, every_provider
         max_examples=EXAMPLES,
         derandomize=not LONG_RUN,
         database=None,
-        deadline=None,
         suppress_health_check=list(HealthCheck),
     )
     @given(spec=specs(provider, kind))

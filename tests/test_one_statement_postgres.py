@@ -80,9 +80,7 @@ _SEQUENCES = {
 }
 
 
-@settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(**_SEQUENCES)
 def test_one_statement_and_a_transaction_decide_the_same(
     registration, sequence, data, django_capture_on_commit_callbacks
@@ -94,7 +92,7 @@ def test_one_statement_and_a_transaction_decide_the_same(
 
 
 @pytest.mark.django_db(transaction=True)
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30)
 @given(**_SEQUENCES)
 def test_one_statement_in_autocommit_and_a_transaction_decide_the_same(
     registration, sequence, data

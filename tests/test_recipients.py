@@ -35,7 +35,7 @@ def test_to_e164(raw, region, expected):
 _REGIONS = sorted(phonenumbers.SUPPORTED_REGIONS)
 
 
-@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.settings(max_examples=300)
 @given(
     st.one_of(
         # A region's example numbers, as they may be written: international, with 00, with

@@ -299,9 +299,7 @@ def test_plivo_refusing_the_send_is_rejected(plivo):
     assert send_sms(TO, "Hello", provider="plivo").current_status == Status.REJECTED
 
 
-@settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(to=st.text(max_size=30), body=st.text(max_size=200))
 def test_any_number_and_body_either_sends_once_or_raises_having_done_nothing(to, body):
     with responses.RequestsMock(assert_all_requests_are_fired=False) as api:

@@ -152,7 +152,7 @@ def test_v3_nonce_is_required(client):
     assert "Nonce" in response.json()["detail"]
 
 
-def test_signature_for_another_url_is_rejected_and_counted(client):
+def test_signature_for_another_url_is_rejected_and_counted(client, still_clock):
     before = rejections("signature_invalid", "plivo")
     response = post(client, payloads.SENT, url="http://testserver/other/")
     assert response.status_code == 403
