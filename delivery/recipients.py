@@ -51,19 +51,19 @@ def _read(number: str, default_region: str | None = None) -> phonenumbers.PhoneN
             return None
         e164 = _e164(parsed)
         if e164 == spelling:
-            return parsed
+            return parsed if phonenumbers.is_possible_number(parsed) else None
         parsed, spelling = _parse(e164), e164
     return None
 
 
 def _parse(spelling: str, region: str | None = None) -> phonenumbers.PhoneNumber | None:
+    """One reading; its length is judged on the last (``+44 (0) 020…`` is too long at first)."""
     if not spelling:
         return None
     try:
-        parsed = phonenumbers.parse(spelling, region)
+        return phonenumbers.parse(spelling, region)
     except phonenumbers.NumberParseException:
         return None
-    return parsed if phonenumbers.is_possible_number(parsed) else None
 
 
 def _bare(number: str) -> str:

@@ -25,6 +25,8 @@ from delivery import crypto, recipients
         ("+49 (0) 030 1234567", None, "+49301234567"),
         ("+490301234567", None, "+49301234567"),
         ("+61(0)000043922", None, "+6143922"),
+        ("+44 (0) 020 7946 0018", None, "+442079460018"),  # too long until the last reading
+        ("+33 (0) 01 23 45 67 89", None, "+33123456789"),
         ("+39 06 1234 5678", None, "+390612345678"),  # Italy's leading zero is the number's
     ],
 )
@@ -121,3 +123,39 @@ def test_a_number_written_in_e164_is_parsed_once(monkeypatch):
     assert len(parsed) == 1
     assert recipients.protect("whatsapp:+44 7700 900123").country == "GB"
     assert len(parsed) == 3  # another spelling: read again from its E.164 form
+
+
+def _trunk_prefix_twice(region: str, kind: phonenumbers.PhoneNumberType) -> tuple[str, str] | None:
+    """``region``'s example number of ``kind`` written with its trunk prefix twice, and its
+    E.164 form; None where the region has no trunk prefix (or no example)."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    example = phonenumbers.example_number_for_type(region, kind)
+    if example is None or not metadata.national_prefix:
+        return None
+    national = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.NATIONAL)
+    if not national.lstrip("(").startswith(metadata.national_prefix):
+        return None
+    spelling = f"+{example.country_code} ({metadata.national_prefix}) {national}"
+    return spelling, phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+
+
+#: Regions whose doubled trunk prefix phonenumbers drops too (not, e.g., Japan's or Turkey's,
+#: whose national numbers can start with a zero of their own).
+_READ_AS_MEANT = {"AT", "AU", "BE", "BR", "DE", "FR", "GB", "IN", "NL", "NZ", "SE", "ZA"}
+
+
+def test_a_trunk_prefix_written_twice_reads_as_itself_once_stored():
+    """In every region, what is stored reads as itself; where phonenumbers drops the second
+    trunk prefix too, it is the number meant."""
+    unstable, misread = [], []
+    for region in _REGIONS:
+        for kind in (phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.MOBILE):
+            written = _trunk_prefix_twice(region, kind)
+            if written is None:
+                continue
+            e164 = recipients.to_e164(written[0])
+            if e164 is not None and recipients.to_e164(e164) != e164:
+                unstable.append(written[0])
+            if region in _READ_AS_MEANT and e164 != written[1]:
+                misread.append(written[0])
+    assert (unstable, misread) == ([], [])
