@@ -54,9 +54,10 @@ def test_another_done_date_is_another_receipt(live_server):
     assert MessageEvent.objects.count() == events + receipts
 
 
-def test_a_malformed_done_date_is_refused():
+@pytest.mark.parametrize("done_date", ["tomorrow", "26121120", "2612011260", "2613011200"])
+def test_a_malformed_done_date_is_refused(done_date):
     with pytest.raises(CommandError, match="YYMMDDhhmm"):
-        call_command("sms_delivery_simulate", done_date="tomorrow", stdout=io.StringIO())
+        call_command("sms_delivery_simulate", done_date=done_date, stdout=io.StringIO())
 
 
 def test_wrong_token_is_reported(live_server):
