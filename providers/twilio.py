@@ -61,16 +61,22 @@ logger = get_logger(__name__)
 MESSAGING_SERVICE_SID = re.compile(r"MG[0-9a-fA-F]{32}")
 
 
+_DONE_DATE = re.compile(r"[0-9]{10}")
+
+
 def parse_raw_dlr_done_date(value: str) -> datetime | None:
     """``RawDlrDoneDate`` (``YYMMDDhhmm``, the carrier's DLR "done date") as an aware datetime.
 
     Twilio passes it through from the carrier without a zone, and says the offset varies
     between carriers; we read it as UTC and treat it as an untrusted hint. A malformed value
-    gives ``None`` (it stays in the raw payload).
+    gives ``None`` (it stays in the raw payload): ten digits exactly (``strptime`` alone would
+    read ``261201120`` as a date).
     """
+    if not isinstance(value, str) or not _DONE_DATE.fullmatch(value):
+        return None
     try:
         return datetime.strptime(value, "%y%m%d%H%M").replace(tzinfo=UTC)
-    except (TypeError, ValueError):
+    except ValueError:
         return None
 
 

@@ -37,6 +37,9 @@ def backend(name):
     return {"default": {"BACKEND": f"{BACKENDS}.{name}"}}
 
 
+_wall = time.time  # the real clock, whatever a test puts in deferred.time
+
+
 class StillClock:
     """``delivery.deferred``'s clock, moved only by its sleeps and by the test: however slow the
     machine, the throttle and a drain's deadline see the times the test sets.
@@ -59,9 +62,6 @@ class StillClock:
             self.held.set()
             assert self.release.wait(60), "the test never released the clock"
         self.now += seconds
-
-
-_wall = time.time
 
 
 @pytest.fixture(autouse=True)

@@ -287,7 +287,15 @@ def test_success_response_shape(client):
 
 @pytest.mark.parametrize(
     "value, expected",
-    [("2611221437", datetime(2026, 11, 22, 14, 37, tzinfo=UTC)), ("", None), ("26132500", None)],
+    [
+        ("2611221437", datetime(2026, 11, 22, 14, 37, tzinfo=UTC)),
+        ("", None),
+        ("26132500", None),
+        ("261201120", None),  # strptime would read nine digits as 2026-12-01 12:00
+        ("26121120", None),
+        ("2612011260", None),
+        (" 2612011200", None),
+    ],
 )
 def test_raw_dlr_done_date(value, expected):
     assert parse_raw_dlr_done_date(value) == expected

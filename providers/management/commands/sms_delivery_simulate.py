@@ -148,9 +148,7 @@ class Command(BaseCommand):
         **options,
     ):
         done_date = done_date or time.strftime("%y%m%d%H%M", time.gmtime())
-        if not (
-            len(done_date) == 10 and done_date.isdigit() and parse_raw_dlr_done_date(done_date)
-        ):
+        if parse_raw_dlr_done_date(done_date) is None:
             raise CommandError(f"--done-date {done_date!r} is not YYMMDDhhmm.")
         try:
             twilio = TwilioProvider(app_settings.PROVIDERS.get("twilio"))
