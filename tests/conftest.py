@@ -16,8 +16,12 @@ from django.utils import timezone
 from tests.privacy import numbers_in
 
 # No deadline for an example: on a shared, noisy machine one slow example is not a failure
-# (timings are measured by the benchmarks, never asserted).
-hypothesis.settings.register_profile("project", deadline=None)
+# (timings are measured by the benchmarks, never asserted). In CI every run draws the same
+# examples, so a red run can be run again as it was; elsewhere each run draws new ones and a
+# failure prints the line that reproduces it.
+hypothesis.settings.register_profile(
+    "project", deadline=None, derandomize=os.environ.get("CI") == "true", print_blob=True
+)
 hypothesis.settings.load_profile("project")
 
 TEST_SETTINGS = {
