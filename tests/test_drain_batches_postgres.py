@@ -3,7 +3,6 @@ commits, so two drains must never wait for each other in a circle, and a request
 inside a batch must leave nothing behind while the others are applied."""
 
 import threading
-import time
 
 import pytest
 from django.db import OperationalError, connections
@@ -15,6 +14,7 @@ from delivery.lifecycle import Status
 from delivery.models import Message, MessageEvent, RawWebhook, Suppression
 from providers.twilio import TwilioProvider
 from tests.fixtures import twilio
+from tests.locks import wait_for_a_lock_waiter
 from tests.providers.test_twilio import post
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -50,15 +50,16 @@ def reports(*sids, status=Status.SENT, **fields):
 
 def two_drains(monkeypatch):
     """Drain 1 applies the first request of its batch, then pauses while drain 2 takes its
-    own batch and applies it; the errors either raised."""
-    first_applied = threading.Event()
+    own batch and applies it, until drain 2 ends or waits on a lock drain 1 holds; the errors
+    either raised."""
+    first_applied, second_done = threading.Event(), threading.Event()
     real = deferred._apply_read
 
     def apply_read(raw, events, reason):
         outcome = real(raw, events, reason)
         if threading.current_thread().name == "drain 1" and not first_applied.is_set():
             first_applied.set()
-            time.sleep(0.5)
+            wait_for_a_lock_waiter(done=second_done)
         return outcome
 
     monkeypatch.setattr(deferred, "_apply_read", apply_read)
@@ -67,11 +68,13 @@ def two_drains(monkeypatch):
     def run(wait):
         try:
             if wait:
-                first_applied.wait(10)
+                first_applied.wait(90)
             deferred._apply_next(set())
         except Exception as exc:  # noqa: BLE001 - reported by the caller's assertion
             errors.append(f"{type(exc).__name__}: {exc}".splitlines()[0])
         finally:
+            if wait:
+                second_done.set()
             connections.close_all()
 
     threads = [
@@ -81,7 +84,7 @@ def two_drains(monkeypatch):
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(30)
+        thread.join(90)
     return errors
 
 

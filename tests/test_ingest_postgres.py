@@ -11,6 +11,7 @@ from delivery.lifecycle import Status
 from delivery.models import Message, MessageEvent, RawWebhook
 from delivery.signals import message_status_changed
 from tests.factories import NormalizedEventFactory as Event
+from tests.locks import wait_for_a_lock_waiter
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -200,7 +201,6 @@ def test_an_event_id_stored_for_another_new_message_meanwhile_is_refused_as_such
     the database refused, and leaves nothing behind; inside a caller's transaction too, at
     any isolation level (its snapshot may never show the other event: a statement run again
     would meet it again)."""
-    import time
 
     from django.db import transaction
 
@@ -249,17 +249,7 @@ def test_an_event_id_stored_for_another_new_message_meanwhile_is_refused_as_such
     threads = [threading.Thread(target=first), threading.Thread(target=second)]
     for thread in threads:
         thread.start()
-    waiting, give_up = 0, time.monotonic() + 60  # a slow machine gets long; a pass is quick
-    while time.monotonic() < give_up:  # until the second waits on the first's event
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE wait_event_type = 'Lock' AND datname = current_database()"
-            )
-            waiting = cursor.fetchone()[0]
-        if waiting:
-            break
-        time.sleep(0.05)
+    waiting = wait_for_a_lock_waiter()  # the second, on the first's event
     release.set()
     for thread in threads:
         thread.join(90)
@@ -460,7 +450,6 @@ def test_an_opt_out_between_two_message_locks_does_not_deadlock(monkeypatch):
     """A request naming two messages of one person, the first an opt-out, races an opt-out on
     the second: the person's suppression row is recorded once every message of the request is
     locked (taken between the two locks, it closed a circle with the other request)."""
-    import time
 
     from delivery import ingest as ingest_module
     from delivery.ingest import register_outbound
@@ -482,20 +471,24 @@ def test_an_opt_out_between_two_message_locks_does_not_deadlock(monkeypatch):
             recipient=person,
         )
 
-    first_done = threading.Event()
+    first_done, second_done = threading.Event(), threading.Event()
     real = ingest_module._ingest_one
 
     def pausing(event, result, using, person):
         real(event, result, using, person)
         if threading.current_thread().name == "two messages" and not first_done.is_set():
             first_done.set()
-            time.sleep(0.5)  # the other request runs meanwhile
+            # The other request runs meanwhile, until it ends or waits on a lock this one holds.
+            wait_for_a_lock_waiter(done=second_done)
 
     monkeypatch.setattr(ingest_module, "_ingest_one", pausing)
 
     def second():
-        first_done.wait(10)
-        ingest([opted_out("SMb")])
+        first_done.wait(90)
+        try:
+            ingest([opted_out("SMb")])
+        finally:
+            second_done.set()
 
     two = [opted_out("SMa"), Event(provider_message_id="SMb", status=Status.SENT)]
     errors = []
@@ -515,6 +508,6 @@ def test_an_opt_out_between_two_message_locks_does_not_deadlock(monkeypatch):
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(30)
+        thread.join(90)
     assert errors == []
     assert Suppression.objects.count() == 1
