@@ -9,6 +9,7 @@ https://www.twilio.com/docs/usage/webhooks/webhooks-security (see ../shared/prov
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -83,22 +84,36 @@ def parse_raw_dlr_done_date(value: str) -> datetime | None:
 def _signed(
     validator: RequestValidator,
     url: str,
-    params: dict | str | QueryDict,
+    params: dict | QueryDict,
     signature: str,
     algorithm: str,
 ) -> bool:
     """The SDK's ``validate``, one HMAC instead of two for the usual callback: ``validate``
     computes the signature over the URL with and without its port (Twilio signs one or the
     other); when the URL as called is one of those two, it is tried first, and the other only
-    if it does not match. A JSON body (``params`` its text) is left to ``validate``, which also
-    checks its hash."""
-    if not isinstance(params, str) and algorithm.upper() in (HMAC_SHA1, HMAC_SHA256):
+    if it does not match."""
+    if algorithm.upper() in (HMAC_SHA1, HMAC_SHA256):
         parsed = urlparse(url)
         if url in (remove_port(parsed), add_port(parsed)) and compare(
             validator.compute_signature(url, params, algorithm), signature
         ):
             return True
     return validator.validate(url, params, signature, algorithm)
+
+
+def _json_body(request: WebhookRequest) -> bool:
+    """A POST with a JSON body (a GET's body is never read)."""
+    return request.method != "GET" and request.content_type == "application/json"
+
+
+def _check_body_hash(request: WebhookRequest) -> None:
+    """The body's SHA-256 against the ``bodySHA256`` of the signed URL (the first, as the SDK
+    reads it), over the bytes received: the SDK's ``validate`` hashes the body as text encoded
+    to UTF-8, which are other bytes when the body is not UTF-8, so such a request, signed,
+    would be refused as forged instead of kept for review as unreadable."""
+    signed = request.query.getlist("bodySHA256")[0]
+    if not compare(hashlib.sha256(request.body).hexdigest(), signed):
+        raise SignatureInvalid("The body does not match bodySHA256 in the signed URL.")
 
 
 @dataclass
@@ -176,24 +191,23 @@ class TwilioProvider(BaseProvider[TwilioOptions]):
             for secret in secrets
         ):
             raise SignatureInvalid("X-Twilio-Signature does not match.")
+        if _json_body(request):
+            _check_body_hash(request)
 
     @staticmethod
-    def _signed_params(request: WebhookRequest) -> dict | str | QueryDict:
+    def _signed_params(request: WebhookRequest) -> dict | QueryDict:
         """What Twilio signed besides the URL (webhooks-security):
 
         - GET: nothing; the parameters are already in the signed URL's query string;
-        - JSON: nothing either, but the URL carries ``bodySHA256``, the SHA-256 of the body; the
-          SDK checks it when handed the body as a string (without ``bodySHA256`` the JSON body
-          is not covered by the signature at all: refused);
+        - JSON: nothing either, but the URL carries ``bodySHA256``, the SHA-256 of the body
+          (:func:`_check_body_hash`); without it the body is not covered at all: refused;
         - form POST: every parameter, sorted.
         """
-        if request.method == "GET":
-            return {}
-        if request.content_type == "application/json":  # POST
+        if _json_body(request):
             if "bodySHA256" not in request.query:
                 raise SignatureInvalid("JSON body without bodySHA256 in the URL is not signed.")
-            return request.text
-        return request.form
+            return {}
+        return {} if request.method == "GET" else request.form
 
     def _tokens(self, request: WebhookRequest) -> list[str]:
         subaccounts = self.options.subaccounts  # the request's account read only if it matters
@@ -213,7 +227,7 @@ class TwilioProvider(BaseProvider[TwilioOptions]):
     def _params(self, request: WebhookRequest):
         """The callback's fields: the query string of a GET (what its signature covers), the
         JSON object of a JSON POST, else the form fields."""
-        if request.method != "GET" and request.content_type == "application/json":
+        if _json_body(request):
             data = request.json
             if not isinstance(data, dict):
                 raise MalformedPayload("JSON body is not an object.")

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from twilio.request_validator import HMAC_SHA1, HMAC_SHA256, RequestValidator
 
 from delivery.adapters import WebhookRequest
+from delivery.exceptions import SignatureInvalid
 from delivery.lifecycle import ErrorCategory, Status
 from delivery.metrics import rejections
 from delivery.models import Message, MessageEvent, RawWebhook
@@ -164,6 +165,59 @@ def test_json_body_signed_with_body_sha256(client):
     tampered = body.replace("delivered", "failed")
     response = client.post(path, tampered, content_type="application/json", headers=headers)
     assert response.status_code == 403
+
+
+def test_a_json_body_is_checked_over_the_bytes_received(client):
+    """bodySHA256 is the hash of the bytes Twilio sent. A signed body that is not UTF-8 is
+    kept for review as unreadable, not refused as forged (found by scripts/fuzz-live.sh: the
+    SDK hashes the body as text, whose UTF-8 is other bytes)."""
+    body = b"\xff\xfeS\x00T\x00O\x00P\x00"  # UTF-16
+    path = f"{PATH}?bodySHA256={sha256(body).hexdigest()}"
+    headers = {"X-Twilio-Signature": sign({}, url="http://testserver" + path)}
+    response = client.post(path, body, content_type="application/json", headers=headers)
+    assert response.status_code == 400
+    kept = RawWebhook.objects.get()
+    assert "UTF-8" in kept.parse_error and kept.sealed.body == body
+    assert MessageEvent.objects.count() == 0
+
+
+@pytest.mark.parametrize("query", ["bodySHA256=", "bodySHA256={other}&bodySHA256={right}"])
+def test_a_json_body_without_its_hash_first_in_the_signed_url_is_refused(client, query):
+    """An empty bodySHA256 covers no body (the SDK's ``validate`` fails on it with a
+    TypeError); of two, the first is the one the SDK reads. Each refused saying why."""
+    body = json.dumps(payloads.DELIVERED)
+    right, other = sha256(body.encode()).hexdigest(), sha256(b"other").hexdigest()
+    path = f"{PATH}?{query.format(right=right, other=other)}"
+    headers = {"X-Twilio-Signature": sign({}, url="http://testserver" + path)}
+    response = client.post(path, body, content_type="application/json", headers=headers)
+    assert response.status_code == 403
+    assert "bodySHA256" in response.json()["detail"]
+    assert RawWebhook.objects.count() == MessageEvent.objects.count() == 0
+
+
+@given(
+    body=st.text(st.characters(exclude_categories=["Cs"]), max_size=40),
+    claimed=st.sampled_from(["right", "other", "upper"]),
+)
+def test_a_json_body_hash_is_accepted_as_the_sdk_accepts_it(body, claimed):
+    """Over any UTF-8 body (all Twilio sends): what the SDK's ``validate`` says of the body as
+    text, the check over its bytes says too."""
+    right = sha256(body.encode()).hexdigest()
+    value = {"right": right, "other": sha256(b"x").hexdigest(), "upper": right.upper()}
+    query = f"bodySHA256={value[claimed]}"
+    url = f"{URL}?{query}"
+    signature = sign({}, url)
+    headers = {"X-Twilio-Signature": signature, "Content-Type": "application/json"}
+    request = WebhookRequest(
+        "POST", url, f"{PATH}?{query}", body.encode(), headers, QueryDict(query)
+    )
+    try:
+        TwilioProvider({"AUTH_TOKENS": TOKEN}).verify(request)
+        accepted = True
+    except SignatureInvalid:
+        accepted = False
+    sdk = RequestValidator(TOKEN).validate(url, body, signature)
+    assert accepted == sdk == (claimed == "right")
 
 
 STATUS_TABLE = {
