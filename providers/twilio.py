@@ -13,10 +13,11 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 import requests
-from django.http import HttpResponse, QueryDict
+from django.http import HttpResponse
+from django.utils.datastructures import MultiValueDict
 from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import (
     HMAC_SHA1,
@@ -84,7 +85,7 @@ def parse_raw_dlr_done_date(value: str) -> datetime | None:
 def _signed(
     validator: RequestValidator,
     url: str,
-    params: dict | QueryDict,
+    params: dict | MultiValueDict,
     signature: str,
     algorithm: str,
 ) -> bool:
@@ -106,13 +107,15 @@ def _json_body(request: WebhookRequest) -> bool:
     return request.method != "GET" and request.content_type == "application/json"
 
 
+def _signed_body_hash(request: WebhookRequest) -> str:
+    """The ``bodySHA256`` of the signed URL as the SDK reads it (the first value not blank)."""
+    return parse_qs(urlparse(request.url).query).get("bodySHA256", [""])[0]
+
+
 def _check_body_hash(request: WebhookRequest) -> None:
-    """The body's SHA-256 against the ``bodySHA256`` of the signed URL (the first, as the SDK
-    reads it), over the bytes received: the SDK's ``validate`` hashes the body as text encoded
-    to UTF-8, which are other bytes when the body is not UTF-8, so such a request, signed,
-    would be refused as forged instead of kept for review as unreadable."""
-    signed = request.query.getlist("bodySHA256")[0]
-    if not compare(hashlib.sha256(request.body).hexdigest(), signed):
+    """The hash of the bytes received: the SDK hashes the body as text encoded to UTF-8, other
+    bytes when it is not UTF-8 (a signed request to keep for review, not a forgery)."""
+    if not compare(hashlib.sha256(request.body).hexdigest(), _signed_body_hash(request)):
         raise SignatureInvalid("The body does not match bodySHA256 in the signed URL.")
 
 
@@ -195,7 +198,7 @@ class TwilioProvider(BaseProvider[TwilioOptions]):
             _check_body_hash(request)
 
     @staticmethod
-    def _signed_params(request: WebhookRequest) -> dict | QueryDict:
+    def _signed_params(request: WebhookRequest) -> dict | MultiValueDict:
         """What Twilio signed besides the URL (webhooks-security):
 
         - GET: nothing; the parameters are already in the signed URL's query string;
@@ -204,7 +207,7 @@ class TwilioProvider(BaseProvider[TwilioOptions]):
         - form POST: every parameter, sorted.
         """
         if _json_body(request):
-            if "bodySHA256" not in request.query:
+            if not _signed_body_hash(request):
                 raise SignatureInvalid("JSON body without bodySHA256 in the URL is not signed.")
             return {}
         return {} if request.method == "GET" else request.form
